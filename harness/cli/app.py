@@ -1,0 +1,79 @@
+"""The `harness` command. Thin: parse, call, render. One module per command group.
+
+Only typer is imported at start-up; every command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from harness import __version__
+from harness.cli import devices as devices_cli
+from harness.cli import models as models_cli
+from harness.cli import results as results_cli
+from harness.cli import run as run_cli
+
+app = typer.Typer(
+    name="harness",
+    help="Profile TensorFlow Lite / LiteRT models on phones, boards and this host: "
+    "convert the variants, run them, compare them op by op.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"harness {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+app.command("run", help=run_cli.HELP)(run_cli.run)
+app.add_typer(models_cli.app, name="models")
+app.add_typer(results_cli.app, name="results")
+app.add_typer(devices_cli.app, name="devices")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: renders HarnessError as one line and sets the exit code."""
+    from harness.errors import HarnessError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except HarnessError as exc:
+        from harness.cli.render import error
+
+        error(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        from harness.cli.render import error
+
+        error("interrupted; what had landed is in the results store.")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

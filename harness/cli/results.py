@@ -1,0 +1,7 @@
+"""`harness results ...` (placeholder until written)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="results", no_args_is_help=True)
