@@ -1,0 +1,64 @@
+#!/bin/sh
+# Device facts for harness, as key=value lines. POSIX sh; toybox / busybox compatible.
+# Usage: sh device_facts.sh [all|thermal]
+# Keys are stable (the host parser reads them); a fact that cannot be read is left out.
+mode=${1:-all}
+
+rd() { [ -r "$1" ] && head -n 1 "$1" 2>/dev/null | tr -d '\000'; }
+
+thermal() {
+  for z in /sys/class/thermal/thermal_zone*; do
+    [ -d "$z" ] || continue
+    t=$(rd "$z/temp") || continue
+    [ -n "$t" ] || continue
+    ty=$(rd "$z/type")
+    echo "thermal.${z##*/}=${ty:-unknown}:$t"
+  done
+  if [ -r /sys/class/power_supply/battery/temp ]; then
+    echo "battery.temp=$(rd /sys/class/power_supply/battery/temp)"
+  fi
+}
+
+if [ "$mode" = thermal ]; then
+  thermal
+  exit 0
+fi
+
+echo "uname.m=$(uname -m 2>/dev/null)"
+echo "uname.s=$(uname -s 2>/dev/null)"
+echo "uname.r=$(uname -r 2>/dev/null)"
+echo "hostname=$(uname -n 2>/dev/null)"
+m=$(rd /proc/device-tree/model)
+[ -n "$m" ] && echo "dt.model=$m"
+m=$(rd /sys/class/dmi/id/product_name)
+[ -n "$m" ] && echo "dmi.product=$m"
+if [ -r /etc/os-release ]; then
+  p=$(grep '^PRETTY_NAME=' /etc/os-release | head -n 1 | cut -d= -f2- | tr -d '"')
+  [ -n "$p" ] && echo "os.pretty=$p"
+fi
+if command -v getprop >/dev/null 2>&1; then
+  for k in ro.product.model ro.product.manufacturer ro.soc.model ro.board.platform \
+           ro.product.cpu.abilist ro.build.version.sdk ro.build.fingerprint ro.kernel.qemu; do
+    v=$(getprop "$k" 2>/dev/null)
+    [ -n "$v" ] && echo "prop.$k=$v"
+  done
+fi
+if [ -r /proc/cpuinfo ]; then
+  c=$(grep -m 1 -i '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+  [ -z "$c" ] && c=$(grep -m 1 -i '^Hardware' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+  [ -n "$c" ] && echo "cpu.model=$c"
+  grep -i '^CPU part' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//' | sort | uniq -c | \
+    while read -r n part; do echo "cpu.part.$part=$n"; done
+fi
+n=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null)
+[ -n "$n" ] && echo "cpu.cores=$n"
+for c in /sys/devices/system/cpu/cpu[0-9]*; do
+  [ -d "$c/cpufreq" ] || continue
+  f=$(rd "$c/cpufreq/cpuinfo_max_freq")
+  g=$(rd "$c/cpufreq/scaling_governor")
+  echo "cpufreq.${c##*/}=${f:-}:${g:-}"
+done
+if [ -r /sys/class/power_supply/battery/capacity ]; then
+  echo "battery.level=$(rd /sys/class/power_supply/battery/capacity)"
+fi
+thermal

@@ -1,0 +1,160 @@
+"""Device inventory (devices.toml) and run options, as frozen dataclasses.
+
+The inventory is searched in this order: ``--inventory FILE``, the ``HARNESS_INVENTORY``
+variable, ``./devices.toml``, then ``$XDG_CONFIG_HOME/harness/devices.toml``. The ``local``
+device (this host, litert runner) always exists, so a fresh machine needs no file at all.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, UnknownDeviceError
+
+TRANSPORTS = ("local", "adb", "ssh")
+RUNNERS = ("litert", "benchmark_model")
+VARIANTS = ("fp32", "fp16", "dynamic", "int8")
+LOCAL = "local"
+
+_DEVICE_KEYS = {
+    "transport", "serial", "adb_server", "host", "port", "user", "key", "known_hosts",
+    "host_key_policy", "runner", "python", "workdir", "tags", "benchmark_model",
+}
+
+
+@dataclass(frozen=True)
+class Device:
+    """One inventory entry. Holds parameters only; transports connect later."""
+
+    name: str
+    transport: str = "local"
+    runner: str | None = None
+    tags: tuple[str, ...] = ()
+    serial: str | None = None
+    adb_server: str | None = None
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    key: str | None = None
+    known_hosts: str | None = None
+    host_key_policy: str | None = None
+    python: str | None = None
+    workdir: str | None = None
+    benchmark_model: str | None = None
+
+    @property
+    def default_runner(self) -> str:
+        if self.runner:
+            return self.runner
+        return "benchmark_model" if self.transport == "adb" else "litert"
+
+
+LOCAL_DEVICE = Device(name=LOCAL, transport="local", runner="litert", tags=("host",))
+
+
+@dataclass(frozen=True)
+class Inventory:
+    devices: Mapping[str, Device]
+    source: Path | None = None
+
+    def get(self, name: str) -> Device:
+        try:
+            return self.devices[name]
+        except KeyError:
+            raise UnknownDeviceError(name, self.devices) from None
+
+    def names(self) -> list[str]:
+        return list(self.devices)
+
+
+def inventory_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The inventory file in force, or None when only the built-in `local` exists."""
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise ConfigError(f"Inventory file {p} does not exist. Check the --inventory path.")
+        return p
+    env = os.environ.get("HARNESS_INVENTORY")
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise ConfigError(
+                f"HARNESS_INVENTORY names {p}, which does not exist. Fix or unset the variable."
+            )
+        return p
+    cwd = Path("devices.toml")
+    if cwd.is_file():
+        return cwd
+    cfg = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "harness" / "devices.toml"
+    return cfg if cfg.is_file() else None
+
+
+def load_inventory(explicit: str | os.PathLike[str] | None = None) -> Inventory:
+    path = inventory_path(explicit)
+    devices: dict[str, Device] = {LOCAL: LOCAL_DEVICE}
+    if path is None:
+        return Inventory(devices=devices, source=None)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read inventory {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Inventory {path} is not valid TOML: {exc}") from exc
+    entries = data.get("devices", {})
+    if not isinstance(entries, dict):
+        raise ConfigError(f"Inventory {path}: [devices] must be a table of [devices.NAME] tables.")
+    for name, entry in entries.items():
+        devices[name] = parse_device(name, entry, path)
+    return Inventory(devices=devices, source=path)
+
+
+def parse_device(name: str, entry: Any, source: Path | str = "inventory") -> Device:
+    where = f"{source}: [devices.{name}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table.")
+    unknown = set(entry) - _DEVICE_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{where} has unknown keys {sorted(unknown)}; known keys: {sorted(_DEVICE_KEYS)}."
+        )
+    transport = entry.get("transport", "local" if name == LOCAL else None)
+    if transport not in TRANSPORTS:
+        raise ConfigError(f"{where}: transport must be one of {', '.join(TRANSPORTS)} (got {transport!r}).")
+    runner = entry.get("runner")
+    if runner is not None and runner not in RUNNERS:
+        raise ConfigError(f"{where}: runner must be one of {', '.join(RUNNERS)} (got {runner!r}).")
+    if transport == "adb" and not entry.get("serial"):
+        raise ConfigError(f"{where}: an adb device needs serial = \"...\" (see `adb devices`).")
+    if transport == "ssh" and not entry.get("host"):
+        raise ConfigError(f"{where}: an ssh device needs host = \"...\".")
+    tags = entry.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ConfigError(f"{where}: tags must be a list of strings.")
+    port = entry.get("port")
+    if port is not None and not isinstance(port, int):
+        raise ConfigError(f"{where}: port must be a whole number.")
+    kwargs = {k: entry[k] for k in _DEVICE_KEYS - {"tags", "transport", "runner", "port"} if k in entry}
+    return Device(name=name, transport=transport, runner=runner, tags=tuple(tags), port=port, **kwargs)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What one latency or profile run of the litert runner is asked to do."""
+
+    threads: int = 1
+    kernels: str = "xnnpack"  # xnnpack | builtin
+    mode: str = "latency"  # latency | profile
+    warmup_runs: int = 1
+    warmup_min_s: float = 0.5
+    min_runs: int = 50
+    min_s: float = 1.0
+    max_s: float = 150.0
+    profile_runs: int = 20
+    seed: int = 0
+    timeout_s: float = 600.0
+    extra: tuple[tuple[str, str], ...] = field(default=())

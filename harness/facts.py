@@ -1,0 +1,124 @@
+"""Device facts: model, SoC, ABI, OS, cores, clusters, governors, thermal, battery.
+
+``device_scripts/device_facts.sh`` prints ``key=value`` lines on the device; ``parse_facts``
+(pure) turns them into a dict; ``collect_facts`` / ``read_temperature`` run it through any
+transport.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.transport.base import Transport, push_cached
+
+SCRIPT = Path(__file__).resolve().parent.parent / "device_scripts" / "device_facts.sh"
+
+
+def parse_facts(text: str) -> dict[str, Any]:
+    raw: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key and not key.startswith("#"):
+            raw[key.strip()] = value.strip()
+    facts: dict[str, Any] = {}
+    prop = {k[5:]: v for k, v in raw.items() if k.startswith("prop.")}
+    facts["device_model"] = (
+        prop.get("ro.product.model") or raw.get("dt.model") or raw.get("dmi.product") or raw.get("hostname")
+    )
+    facts["manufacturer"] = prop.get("ro.product.manufacturer")
+    facts["soc"] = prop.get("ro.soc.model") or prop.get("ro.board.platform")
+    abilist = prop.get("ro.product.cpu.abilist")
+    facts["abis"] = abilist.split(",") if abilist else None
+    facts["abi"] = facts["abis"][0] if facts["abis"] else raw.get("uname.m")
+    facts["sdk"] = _int(prop.get("ro.build.version.sdk"))
+    facts["fingerprint"] = prop.get("ro.build.fingerprint")
+    facts["emulator"] = prop.get("ro.kernel.qemu") == "1" if prop else None
+    osname = raw.get("os.pretty") or " ".join(x for x in (raw.get("uname.s"), raw.get("uname.r")) if x)
+    if facts["sdk"] is not None:
+        osname = f"Android SDK {facts['sdk']}"
+    facts["os"] = osname or None
+    facts["kernel"] = raw.get("uname.r")
+    facts["hostname"] = raw.get("hostname")
+    facts["cpu_model"] = raw.get("cpu.model")
+    facts["cores"] = _int(raw.get("cpu.cores"))
+    facts["cpu_parts"] = {k[9:]: _int(v) for k, v in raw.items() if k.startswith("cpu.part.")} or None
+    freqs: dict[str, int | None] = {}
+    governors: dict[str, str] = {}
+    for k, v in raw.items():
+        if k.startswith("cpufreq."):
+            f, _, g = v.partition(":")
+            freqs[k[8:]] = _int(f)
+            if g:
+                governors[k[8:]] = g
+    facts["max_freq_khz"] = freqs or None
+    facts["governors"] = governors or None
+    facts["clusters"] = _clusters(freqs)
+    facts["battery_level"] = _int(raw.get("battery.level"))
+    facts.update(parse_thermal(text))
+    return facts
+
+
+def parse_thermal(text: str) -> dict[str, Any]:
+    zones: dict[str, float] = {}
+    battery = None
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if key.startswith("thermal."):
+            kind, _, temp = value.rpartition(":")
+            t = _int(temp)
+            if t is not None:
+                zones[f"{key[8:]}:{kind}"] = _milli(t)
+        elif key == "battery.temp":
+            t = _int(value)
+            battery = t / 10.0 if t is not None else None  # Android reports tenths of a degree
+    return {
+        "thermal_zones_c": zones or None,
+        "max_temp_c": max(zones.values()) if zones else None,
+        "battery_temp_c": battery,
+    }
+
+
+def _milli(t: int) -> float:
+    return t / 1000.0 if abs(t) > 200 else float(t)
+
+
+def _clusters(freqs: dict[str, int | None]) -> list[dict[str, Any]] | None:
+    groups: dict[int, list[str]] = {}
+    for cpu, f in freqs.items():
+        if f is not None:
+            groups.setdefault(f, []).append(cpu)
+    if not groups:
+        return None
+    return [
+        {"max_freq_khz": f, "cpus": sorted(groups[f], key=lambda c: int(c[3:]) if c[3:].isdigit() else 0)}
+        for f in sorted(groups, reverse=True)
+    ]
+
+
+def _int(v: str | None) -> int | None:
+    try:
+        return int(str(v).strip()) if v not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _script_on_device(transport: Transport) -> str:
+    remote, _ = push_cached(transport, SCRIPT)
+    return remote
+
+
+def collect_facts(transport: Transport, timeout_s: float = 30) -> dict[str, Any]:
+    result = transport.run(["sh", _script_on_device(transport), "all"], timeout_s=timeout_s)
+    facts = parse_facts(result.text())
+    if not result.ok:
+        facts["facts_error"] = result.text("stderr").strip()[:300] or f"exit code {result.exit_code}"
+    return facts
+
+
+def read_temperature(transport: Transport, timeout_s: float = 15) -> float | None:
+    """Hottest thermal zone in °C, or None where the device exposes none."""
+    result = transport.run(["sh", _script_on_device(transport), "thermal"], timeout_s=timeout_s)
+    return parse_thermal(result.text())["max_temp_c"] if result.ok else None

@@ -1,0 +1,121 @@
+"""Host side of the litert runner: push ``device_scripts/litert_runner.py`` and the model,
+run it with the options of one plan item, pull its result file back.
+
+The measured code runs in its own process on the device and reports through a result
+file, never through stdout (pyperf's runner/worker split).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import Device, RunOptions
+from harness.errors import RunnerError, TransportError
+from harness.transport.base import CommandResult, Transport, push_cached
+
+SCRIPT = Path(__file__).resolve().parent.parent.parent / "device_scripts" / "litert_runner.py"
+RESULT_NAME = "result.json"
+
+
+@dataclass(frozen=True)
+class RunnerOutput:
+    """What came back from the device for one run (raw; parsing happens elsewhere)."""
+
+    command: CommandResult
+    result: bytes | None  # the runner's result file, if it wrote one
+
+
+def runner_argv(python: str, script: str, model: str, out: str, options: RunOptions) -> list[str]:
+    argv = [
+        python, script,
+        "--model", model,
+        "--out", out,
+        "--mode", options.mode,
+        "--threads", str(options.threads),
+        "--kernels", options.kernels,
+        "--warmup-runs", str(options.warmup_runs),
+        "--warmup-min-s", f"{options.warmup_min_s:g}",
+        "--min-runs", str(options.min_runs),
+        "--min-s", f"{options.min_s:g}",
+        "--max-s", f"{options.max_s:g}",
+        "--profile-runs", str(options.profile_runs),
+        "--seed", str(options.seed),
+    ]
+    for flag, value in options.extra:
+        argv += [flag, value]
+    return argv
+
+
+class LitertRunner:
+    """Runs models through the litert runner on one device. Constructing it does no I/O."""
+
+    name = "litert"
+
+    def __init__(self, device: Device, transport: Transport) -> None:
+        self.device = device
+        self.transport = transport
+        self._script: str | None = None
+        self._models: dict[str, str] = {}
+        self.bytes_pushed = 0
+
+    def python(self) -> str:
+        if self.device.python:
+            return self.device.python
+        if self.device.transport == "local":
+            return sys.executable
+        return "python3"
+
+    def prepare(self) -> None:
+        if not SCRIPT.is_file():
+            raise RunnerError(f"the runner script is missing at {SCRIPT}; reinstall harness (make setup).")
+        self._script, sent = push_cached(self.transport, SCRIPT)
+        self.bytes_pushed += sent
+
+    def push_model(self, path: Path, sha256: str) -> str:
+        if sha256 not in self._models:
+            remote, sent = push_cached(self.transport, path, sha256=sha256)
+            self._models[sha256] = remote
+            self.bytes_pushed += sent
+        return self._models[sha256]
+
+    def run(self, model_remote: str, options: RunOptions) -> RunnerOutput:
+        if self._script is None:
+            self.prepare()
+        assert self._script is not None
+        scratch = posixpath.join(self.transport.workdir(), "runs", uuid.uuid4().hex)
+        out = posixpath.join(scratch, RESULT_NAME)
+        made = self.transport.run(["mkdir", "-p", scratch], timeout_s=30)
+        if not made.ok:
+            raise TransportError(f"{self.device.name}: cannot create {scratch}: {made.text('stderr').strip()}")
+        try:
+            argv = runner_argv(self.python(), self._script, model_remote, out, options)
+            command = self.transport.run(argv, timeout_s=options.timeout_s, cwd=None)
+            result = self._pull(out)
+            if result is None and command.exit_code != 0:
+                tail = (command.text("stderr").strip() or command.text().strip())[-400:]
+                raise RunnerError(
+                    f"the litert runner exited with code {command.exit_code} and wrote no result: {tail}"
+                )
+            if result is None:
+                raise RunnerError("the litert runner exited 0 but wrote no result file")
+            return RunnerOutput(command=command, result=result)
+        finally:
+            try:
+                self.transport.run(["rm", "-rf", scratch], timeout_s=30)
+            except TransportError:
+                pass  # the scratch folder is only litter; the result is already home
+
+    def _pull(self, remote: str) -> bytes | None:
+        probe = self.transport.run(["test", "-f", remote], timeout_s=30)
+        if not probe.ok:
+            return None
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="harness-pull-") as tmp:
+            local = Path(tmp) / RESULT_NAME
+            self.transport.pull(remote, local)
+            return local.read_bytes()

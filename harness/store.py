@@ -1,0 +1,204 @@
+"""The results store: one folder per campaign, one folder per run, written atomically.
+
+    results/
+      <campaign>/
+        campaign.json            what was asked: device, model, variants, plan (rewritten atomically)
+        runs/<key>/              one landed run (renamed into place whole, never half-written)
+          run.json               parsed records: {"schema_version", "run", "ops", "samples", "command"}
+          raw/                   the runner's own output as pulled from the device (kept for re-parsing)
+
+A run's id is ``<campaign>/<key>``, where the key names the plan item (device, variant,
+threads, mode, kernels, repeat): landing the same item twice is refused, so a re-run or a
+resume never duplicates a result. Append-only: nothing here rewrites a landed run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import schema
+from harness.errors import StoreError
+
+DEFAULT_STORE = Path("results")
+CAMPAIGN_FILE = "campaign.json"
+RUN_FILE = "run.json"
+
+
+@dataclass
+class Results:
+    """The three frames of a store, a campaign or a run."""
+
+    runs: Any
+    ops: Any
+    samples: Any
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.runs, self.ops, self.samples))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress():
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, default=str) + "\n").encode())
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+class Store:
+    """A results folder. Constructing it does no I/O."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root else DEFAULT_STORE
+
+    # campaigns -----------------------------------------------------------------------
+    def campaign_dir(self, campaign: str) -> Path:
+        if not campaign or "/" in campaign or campaign.startswith("."):
+            raise StoreError(f"invalid campaign name {campaign!r}: use letters, digits, '-', '_' and '.'")
+        return self.root / campaign
+
+    def write_campaign(self, campaign: str, meta: Mapping[str, Any]) -> None:
+        atomic_write_json(self.campaign_dir(campaign) / CAMPAIGN_FILE, dict(meta))
+
+    def read_campaign(self, campaign: str) -> dict[str, Any] | None:
+        path = self.campaign_dir(campaign) / CAMPAIGN_FILE
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
+
+    def campaigns(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / CAMPAIGN_FILE).is_file())
+
+    # runs ----------------------------------------------------------------------------
+    def run_dir(self, campaign: str, key: str) -> Path:
+        if not key or "/" in key or key.startswith("."):
+            raise StoreError(f"invalid run key {key!r}")
+        return self.campaign_dir(campaign) / "runs" / key
+
+    def has_run(self, campaign: str, key: str) -> bool:
+        return (self.run_dir(campaign, key) / RUN_FILE).is_file()
+
+    def landed_keys(self, campaign: str) -> set[str]:
+        runs = self.campaign_dir(campaign) / "runs"
+        if not runs.is_dir():
+            return set()
+        return {p.name for p in runs.iterdir() if (p / RUN_FILE).is_file()}
+
+    def land_run(
+        self,
+        campaign: str,
+        key: str,
+        record: Mapping[str, Any],
+        raw_files: Mapping[str, bytes] | None = None,
+    ) -> Path:
+        """Land one run whole: write it beside its final place, then rename it in.
+
+        ``record`` is ``{"run": {...}, "ops": [...], "samples": [...], ...}``; the run, op and
+        sample records are checked against the schema before anything is written.
+        Raises StoreError if this key has landed already (nothing is overwritten).
+        """
+        final = self.run_dir(campaign, key)
+        if final.exists():
+            raise StoreError(f"run {campaign}/{key} has landed already; not writing it twice")
+        body = dict(record)
+        body["run"] = schema.check_record("runs", body["run"])
+        body["ops"] = [schema.check_record("ops", r) for r in body.get("ops", [])]
+        body["samples"] = [schema.check_record("samples", r) for r in body.get("samples", [])]
+        body["schema_version"] = schema.SCHEMA_VERSION
+        parent = final.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        incoming = Path(tempfile.mkdtemp(prefix=f".incoming-{key}-", dir=parent))
+        try:
+            for name, data in (raw_files or {}).items():
+                target = (incoming / "raw" / name).resolve()
+                if incoming.resolve() not in target.parents:
+                    raise StoreError(f"refusing raw file name {name!r}: outside the run folder")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            atomic_write_json(incoming / RUN_FILE, body)
+            try:
+                os.rename(incoming, final)
+            except OSError as exc:
+                raise StoreError(f"run {campaign}/{key} has landed already; not writing it twice") from exc
+        except BaseException:
+            shutil.rmtree(incoming, ignore_errors=True)
+            raise
+        return final
+
+    def run_files(self, path: Path | None = None) -> list[Path]:
+        """Every run.json below ``path`` (the store, a campaign, or one run), sorted."""
+        base = Path(path) if path else self.root
+        if (base / RUN_FILE).is_file():
+            return [base / RUN_FILE]
+        if not base.exists():
+            return []
+        return sorted(p for p in base.glob(f"**/runs/*/{RUN_FILE}") if not p.parent.name.startswith("."))
+
+
+def read_run(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StoreError(f"cannot read {path}: {exc}") from exc
+    version = doc.get("schema_version")
+    if version != schema.SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}; this harness reads {schema.SCHEMA_VERSION}. "
+            "Upgrade harness (or migrate the store) to read it."
+        )
+    return doc
+
+
+def load_results(path: str | os.PathLike[str] | None = None) -> Results:
+    """Frames (runs, ops, samples) of everything under ``path`` (default: ./results).
+
+    ``path`` may be a store root, a campaign folder or a run folder.
+    """
+    base = Path(path) if path is not None else DEFAULT_STORE
+    if not base.exists():
+        raise StoreError(f"No results at {base}. Run `harness run` first, or pass --results DIR.")
+    files = Store(base).run_files(base)
+    runs: list[dict[str, Any]] = []
+    ops: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    for f in files:
+        doc = read_run(f)
+        run_id = doc["run"]["run_id"]
+        runs.append(doc["run"])
+        ops.extend({**o, "run_id": run_id} for o in doc.get("ops", []))
+        samples.extend({**s, "run_id": run_id} for s in doc.get("samples", []))
+    return Results(
+        runs=schema.to_frame("runs", runs),
+        ops=schema.to_frame("ops", ops),
+        samples=schema.to_frame("samples", samples),
+    )

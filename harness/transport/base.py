@@ -1,0 +1,114 @@
+"""The one transport seam: run a command, push a file, pull a file — on some device.
+
+Every implementation is small, maps its library's errors to the error tree, gives every
+command a deadline and a real exit code, and takes argv lists (quoted once, at its boundary).
+Constructors store parameters; ``open()`` (or ``with``) connects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from harness.errors import TransportError
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def text(self, stream: str = "stdout") -> str:
+        data = self.stdout if stream == "stdout" else self.stderr
+        return data.decode("utf-8", errors="replace")
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """What the runners need from a device."""
+
+    name: str
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Transport: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def workdir(self) -> str:
+        """The harness's scratch root on the device (a POSIX path)."""
+        ...
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout_s: float,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """Run argv on the device; raise DeadlineExceeded past timeout_s, TransportError if
+        the command could not be started at all. A non-zero exit is a result, not an error."""
+        ...
+
+    def push(self, local: Path, remote: str) -> int:
+        """Copy a local file to the device; returns the bytes sent."""
+        ...
+
+    def pull(self, remote: str, local: Path) -> int:
+        """Copy a device file to a local path; returns the bytes received."""
+        ...
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def push_cached(transport: Transport, local: Path, *, sha256: str | None = None) -> tuple[str, int]:
+    """Push ``local`` into the device's content-addressed cache; return (remote path, bytes sent).
+
+    The remote path is ``<workdir>/cache/<sha256>/<file name>``; a file already there is never
+    pushed again. Upload goes to a temporary name and is renamed into place, so an interrupted
+    push never leaves a file that looks complete.
+    """
+    digest = sha256 or sha256_file(local)
+    folder = posixpath.join(transport.workdir(), "cache", digest)
+    remote = posixpath.join(folder, local.name)
+    probe = transport.run(["test", "-f", remote], timeout_s=30)
+    if probe.ok:
+        return remote, 0
+    made = transport.run(["mkdir", "-p", folder], timeout_s=30)
+    if not made.ok:
+        raise TransportError(f"{transport.name}: cannot create {folder}: {made.text('stderr').strip()}")
+    partial = remote + ".partial"
+    sent = transport.push(local, partial)
+    moved = transport.run(["mv", "-f", partial, remote], timeout_s=30)
+    if not moved.ok:
+        raise TransportError(f"{transport.name}: cannot move {partial} into place: {moved.text('stderr').strip()}")
+    return remote, sent
+
+
+def safe_local_path(dest_dir: Path, name: str) -> Path:
+    """``dest_dir / name``, refusing names that would land outside ``dest_dir``."""
+    dest = dest_dir.resolve()
+    target = (dest / name).resolve()
+    if name.startswith(("/", "\\")) or (target != dest and dest not in target.parents):
+        raise TransportError(f"refusing to write {name!r}: it would land outside {dest_dir}")
+    return target
