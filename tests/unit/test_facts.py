@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from harness.facts import parse_facts, parse_thermal
+
+# The shape device_facts.sh prints on an Android phone (keys from the script; values typical
+# of a Pixel 7: Tensor G2, 2+2+4 cores). Hand-written for the parser, not captured.
+PHONE = """\
+uname.m=aarch64
+uname.s=Linux
+uname.r=5.10.157-android13-4
+hostname=localhost
+prop.ro.product.model=Pixel 7
+prop.ro.product.manufacturer=Google
+prop.ro.soc.model=GS201
+prop.ro.product.cpu.abilist=arm64-v8a,armeabi-v7a,armeabi
+prop.ro.build.version.sdk=34
+cpu.model=
+cpu.part.0xd05=4
+cpu.part.0xd41=2
+cpu.part.0xd44=2
+cpu.cores=8
+cpufreq.cpu0=1803000:sched_pixel
+cpufreq.cpu1=1803000:sched_pixel
+cpufreq.cpu4=2348000:sched_pixel
+cpufreq.cpu6=2850000:sched_pixel
+battery.level=87
+thermal.thermal_zone0=BIG:41200
+thermal.thermal_zone1=LITTLE:38900
+battery.temp=312
+"""
+
+
+def test_phone_facts():
+    f = parse_facts(PHONE)
+    assert f["device_model"] == "Pixel 7" and f["soc"] == "GS201"
+    assert f["abi"] == "arm64-v8a" and f["abis"][1] == "armeabi-v7a"
+    assert f["os"] == "Android SDK 34" and f["cores"] == 8
+    assert [c["max_freq_khz"] for c in f["clusters"]] == [2850000, 2348000, 1803000]
+    assert f["clusters"][0]["cpus"] == ["cpu6"]
+    assert f["governors"]["cpu4"] == "sched_pixel"
+    assert f["max_temp_c"] == 41.2 and f["battery_temp_c"] == 31.2 and f["battery_level"] == 87
+
+
+def test_board_facts_without_props():
+    f = parse_facts("uname.m=aarch64\ndt.model=Raspberry Pi 5 Model B Rev 1.0\nos.pretty=Debian GNU/Linux 12\n")
+    assert f["device_model"].startswith("Raspberry Pi 5") and f["abi"] == "aarch64"
+    assert f["os"] == "Debian GNU/Linux 12" and f["sdk"] is None
+
+
+def test_unreadable_facts_stay_null():
+    f = parse_facts("")
+    assert f["cores"] is None and f["max_temp_c"] is None and f["clusters"] is None
+    assert parse_thermal("thermal.thermal_zone0=x:notanumber\n")["max_temp_c"] is None
