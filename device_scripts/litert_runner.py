@@ -28,7 +28,9 @@ import importlib.util
 import json
 import os
 import platform
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -320,6 +322,7 @@ class LiteRtBackend:
     def open(self) -> None:
         api = self.api
         api.check(CompileError, "LiteRtCreateEnvironment", 0, None, ctypes.byref(self._env))
+        _stage("load")
         try:
             api.check(ModelLoadError, "LiteRtCreateModelFromFile", self._env,
                       self.model_path.encode("utf-8"), ctypes.byref(self._model))
@@ -336,8 +339,10 @@ class LiteRtBackend:
         self._add_opaque_option("xnnpack", xnnpack)
         if self.profiling:
             self._add_opaque_option("runtime_options_string", "enable_profiling = true\n")
+        _stage("compile")
         api.check(CompileError, "LiteRtCreateCompiledModel", self._env, self._model,
                   self._options, ctypes.byref(self._compiled))
+        _stage("buffers")
         self._make_buffers()
 
     def _add_opaque_option(self, identifier: str, payload: str) -> None:
@@ -878,6 +883,17 @@ def _say(message: str) -> None:
     print(f"[litert_runner] {message}", file=sys.stderr, flush=True)
 
 
+# Where a worker reports how far it got, so its supervisor can name a native crash.
+_STAGE_FILE: list = [None]
+
+
+def _stage(name: str) -> None:
+    path = _STAGE_FILE[0]
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(name + "\n")
+
+
 def _warm_up(invoke, args: argparse.Namespace) -> list:
     timings = []
     clock = time.perf_counter_ns
@@ -954,6 +970,7 @@ def run(args: argparse.Namespace, result: dict) -> None:
     _say(f"{backend.name} {backend.version or '?'} ({backend.api_name}), mode {args.mode}, "
          f"{args.kernels} kernels, {args.threads} thread(s)")
     try:
+        _stage("load")
         t0 = time.perf_counter_ns()
         backend.open()
         result["init_us"] = (time.perf_counter_ns() - t0) / 1000.0
@@ -964,9 +981,11 @@ def run(args: argparse.Namespace, result: dict) -> None:
                              for s in backend.outputs]
         backend.set_inputs(arrays)
         invoke = backend.make_invoke()
+        _stage("warmup")
         result["warmup_us"] = _warm_up(invoke, args)
         _say(f"init {result['init_us'] / 1000:.1f} ms, {len(result['warmup_us'])} warm-up "
              f"invoke(s), first {result['warmup_us'][0] / 1000:.3f} ms")
+        _stage("timed" if args.mode == "latency" else "profile")
         if args.mode == "latency":
             result["latencies_us"], result["stop_reason"] = _timed(invoke, args)
         else:
@@ -978,10 +997,12 @@ def run(args: argparse.Namespace, result: dict) -> None:
         _say(f"{len(latencies)} {'profiled' if args.mode == 'profile' else 'timed'} invoke(s), "
              f"median {float(np.median(latencies)) / 1000:.3f} ms")
         if args.dump_outputs:
+            _stage("outputs")
             outputs = backend.get_outputs()
             _save_npz(args.dump_outputs,
                       {f"output_{i}": array for i, array in enumerate(outputs)})
     finally:
+        _stage("close")
         backend.close()
 
 
@@ -1114,11 +1135,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="libLiteRt.so to use instead of the one in ai_edge_litert")
     parser.add_argument("--dump-outputs", default=None, metavar="FILE.npz",
                         help="save the outputs of the last invoke (output_0, output_1, ...)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="measure in this process, without the worker process that turns a "
+                             "native crash (e.g. a corrupt model) into a failed result")
+    parser.add_argument("--_worker-stage-file", dest="worker_stage_file", default=None,
+                        help=argparse.SUPPRESS)
     return parser
 
 
-def main(argv: list | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _finish(args: argparse.Namespace, result: dict, code: int) -> int:
+    result["finished_at"] = _utc_now()
+    if result["peak_rss_kb"] is None:
+        result["peak_rss_kb"] = _peak_rss_kb()
+    try:
+        write_json_atomic(args.out, result)
+    except OSError as exc:
+        _say(f"cannot write result {args.out!r}: {exc}")
+        return 3
+    if code:
+        _say(f"FAILED {result['error']['class']}: {result['error']['message']}")
+    else:
+        _say(f"ok -> {args.out}")
+    return code
+
+
+def measure(args: argparse.Namespace) -> int:
+    """Runs the measurement in this process and writes the result."""
     result = new_result(args)
     code = 0
     try:
@@ -1133,18 +1175,92 @@ def main(argv: list | None = None) -> int:
     except Exception as exc:  # an unexpected bug: still leave a valid result behind
         result["error"] = {"class": type(exc).__name__, "message": f"unexpected: {exc}"}
         code = 3
-    result["finished_at"] = _utc_now()
-    result["peak_rss_kb"] = _peak_rss_kb()
-    try:
-        write_json_atomic(args.out, result)
-    except OSError as exc:
-        _say(f"cannot write result {args.out!r}: {exc}")
-        return 3
-    if code:
-        _say(f"FAILED {result['error']['class']}: {result['error']['message']}")
-    else:
-        _say(f"ok -> {args.out}")
+    code = _finish(args, result, code)
+    _stage("done")
     return code
+
+
+# A native crash in a stage -> the error class a user would expect, and what it means.
+_CRASH_STAGES = {
+    "start": ("RuntimeMissing", "starting Python / loading the runtime"),
+    "load": ("ModelLoadError", "loading the model (a truncated or corrupt .tflite file is the "
+                               "usual cause; libLiteRt.so does not verify the flatbuffer)"),
+    "compile": ("CompileError", "compiling the model for the CPU"),
+    "buffers": ("CompileError", "allocating the input/output buffers"),
+    "warmup": ("InvokeError", "the warm-up invokes"),
+    "timed": ("InvokeError", "the timed invokes"),
+    "profile": ("ProfilerError", "the profiled invokes"),
+    "outputs": ("OutputError", "reading the outputs"),
+    "close": ("RunnerError", "releasing the runtime (after measuring)"),
+}
+
+
+def supervise(args: argparse.Namespace, argv: list) -> int:
+    """Runs the measurement in a worker process; a worker killed by a signal (a crash inside
+    libLiteRt.so or XNNPACK) still yields a failed result naming the stage it died in."""
+    directory = os.path.dirname(os.path.abspath(args.out))
+    fd, stage_file = tempfile.mkstemp(prefix=".stage-", suffix=".txt", dir=directory)
+    os.close(fd)
+    command = [sys.executable, os.path.abspath(__file__), *argv,
+               "--_worker-stage-file", stage_file]
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        worker = subprocess.Popen(command)
+
+        def forward(signum, _frame):
+            worker.send_signal(signum)
+
+        signal.signal(signal.SIGTERM, forward)
+        while True:
+            try:
+                returncode = worker.wait()
+                break
+            except KeyboardInterrupt:  # the worker got the SIGINT too and writes its result
+                continue
+        with open(stage_file, encoding="utf-8") as handle:
+            stages = handle.read().split()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        try:
+            os.unlink(stage_file)
+        except OSError:
+            pass
+    if stages and stages[-1] == "done" and returncode in (0, 3):
+        return returncode
+    stage = stages[-1] if stages else "start"
+    error_class, doing = _CRASH_STAGES.get(stage, ("RunnerError", stage))
+    if returncode < 0:
+        try:
+            how = f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"was killed by signal {-returncode}"
+    else:
+        how = f"exited with code {returncode} without writing a result"
+    result = new_result(args)
+    try:
+        result["model"] = model_facts(args.model)
+    except RunnerError:
+        pass
+    result["error"] = {"class": error_class,
+                       "message": f"the measuring process {how} during {doing}"}
+    try:
+        import resource
+
+        result["peak_rss_kb"] = int(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    except ImportError:  # pragma: no cover
+        pass
+    return _finish(args, result, 3)
+
+
+def main(argv: list | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.worker_stage_file:
+        _STAGE_FILE[0] = args.worker_stage_file
+        return measure(args)
+    if args.in_process:
+        return measure(args)
+    return supervise(args, argv)
 
 
 if __name__ == "__main__":
