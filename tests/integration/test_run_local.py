@@ -1,0 +1,176 @@
+"""`harness run` on the local device with the real LiteRT runtime, end to end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness import load_results
+
+FAST = ["--min-runs", "5", "--min-seconds", "0.05", "--warmup-runs", "1", "--profile-runs", "5"]
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory, cache_home):
+    """One real run of the committed tiny example: 4 variants x 2 repeats + profile runs."""
+    root = tmp_path_factory.mktemp("run")
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home), COLUMNS="200")
+    env.pop("HARNESS_INVENTORY", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--example", "tiny_cnn", "--repeats", "2",
+         "--results", str(root / "results"), "--campaign", "c1", *FAST],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root, proc
+
+
+def test_all_four_variants_ran_interleaved(campaign):
+    root, proc = campaign
+    res = load_results(root / "results")
+    lat = res.runs[res.runs["mode"] == "latency"]
+    assert sorted(lat["variant"].unique()) == ["dynamic", "fp16", "fp32", "int8"]
+    assert (lat.groupby("variant").size() == 2).all()
+    assert (res.runs["status"] == "ok").all(), res.runs[["run_id", "error_message"]]
+    order = list(lat.sort_values("started_at")["variant"])
+    assert order[:4] != [order[0]] * 4  # ABAB, not AAAA
+    assert (lat["count"] >= 5).all() and (lat["p50_us"] > 0).all()
+    # every timed invoke is a sample of its run
+    counts = res.samples.groupby("run_id").size()
+    assert (counts.loc[lat["run_id"]].to_numpy() == lat["count"].to_numpy()).all()
+    # the summary table names every variant and the ratio to fp32
+    for v in ("fp32", "fp16", "dynamic", "int8"):
+        assert v in proc.stdout
+    assert "1.00x" in proc.stdout
+
+
+def _profile_ops(res, variant, delegate):
+    runs = res.runs[(res.runs["mode"] == "profile") & (res.runs["variant"] == variant)
+                    & (res.runs["delegate"] == delegate)]
+    assert len(runs) == 1, f"one {delegate} profile run of {variant}"
+    return runs.iloc[0], res.ops[res.ops["run_id"] == runs.iloc[0]["run_id"]]
+
+
+def test_int8_runs_int8_kernels_and_dynamic_runs_hybrid_kernels(campaign):
+    res = load_results(campaign[0] / "results")
+    _, int8 = _profile_ops(res, "int8", "xnnpack")
+    _, dyn = _profile_ops(res, "dynamic", "xnnpack")
+    _, fp32 = _profile_ops(res, "fp32", "xnnpack")
+    int8_types = " | ".join(int8["op_type"])
+    dyn_types = " | ".join(dyn["op_type"])
+    assert "QC8" in int8_types or "QS8" in int8_types, int8_types
+    assert "QD8" in dyn_types, dyn_types
+    assert "QD8" not in int8_types and "QC8" not in " | ".join(fp32["op_type"])
+
+
+def test_builtin_profile_is_node_exact_and_adds_up(campaign):
+    res = load_results(campaign[0] / "results")
+    for variant in ("fp32", "fp16", "dynamic", "int8"):
+        run, ops = _profile_ops(res, variant, "none")
+        assert ops["node_index"].notna().all()
+        assert not ops["delegated"].any()
+        assert "CONV_2D" in set(ops["op_type"]) or "DEPTHWISE_CONV_2D" in set(ops["op_type"])
+        share = ops["per_run_ms"].sum() * 1000.0 / run["mean_us"]
+        assert share >= 0.8, f"{variant}: per-op sum is {share:.0%} of the invoke time"
+        assert abs(ops["pct"].sum() - 100.0) < 0.01
+
+
+def test_results_reload_identically(campaign):
+    a = load_results(campaign[0] / "results")
+    b = load_results(campaign[0] / "results" / "c1")
+    for x, y in zip(a, b, strict=True):
+        assert x.equals(y)
+
+
+def test_rerun_of_a_campaign_duplicates_nothing(campaign, harness_cli):
+    root, _ = campaign
+    before = load_results(root / "results")
+    proc = harness_cli("run", "--example", "tiny_cnn", "--repeats", "2", "--results", str(root / "results"),
+                       "--campaign", "c1", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    assert "0 runs landed" in proc.stderr and "already there" in proc.stderr
+    after = load_results(root / "results")
+    assert len(after.runs) == len(before.runs) and after.runs["run_id"].is_unique
+
+
+def test_export_formats(campaign, harness_cli, tmp_path):
+    root, _ = campaign
+    res = load_results(root / "results")
+    out = harness_cli("results", "export", "--table", "ops", "--format", "csv", "--results",
+                      str(root / "results"), check=True)
+    assert out.stdout.splitlines()[0].startswith("run_id,phase,subgraph")
+    assert len(out.stdout.splitlines()) == len(res.ops) + 1
+    pq = tmp_path / "runs.parquet"
+    harness_cli("results", "export", "--table", "runs", "--format", "parquet", "--out", str(pq),
+                "--results", str(root / "results"), check=True)
+    import pandas as pd
+
+    assert len(pd.read_parquet(pq)) == len(res.runs)
+    js = harness_cli("results", "export", "--table", "samples", "--format", "json", "--results",
+                     str(root / "results"), check=True)
+    import json
+
+    assert len(json.loads(js.stdout)) == len(res.samples)
+    shown = harness_cli("results", "show", "c1", "--results", str(root / "results"), check=True)
+    assert "int8" in shown.stdout
+    listed = harness_cli("results", "list", "--results", str(root / "results"), check=True)
+    assert "c1" in listed.stdout and "tiny_cnn" in listed.stdout
+
+
+def test_run_failures_are_recorded_and_the_plan_goes_on(harness_cli, tmp_path):
+    # a deadline far shorter than the run: every run fails with DeadlineExceeded, none is lost
+    proc = harness_cli("run", "--example", "tiny_cnn", "--variants", "fp32,int8", "--repeats", "1",
+                       "--no-profile", "--min-seconds", "5", "--timeout", "0.5", "--results", "r",
+                       "--campaign", "late")
+    assert proc.returncode == 1
+    res = load_results(tmp_path / "r")
+    assert len(res.runs) == 2
+    assert (res.runs["status"] == "failed").all()
+    assert set(res.runs["error_class"]) == {"DeadlineExceeded"}
+    assert res.runs["p50_us"].isna().all()  # nothing measured is never turned into 0
+
+
+def test_interrupted_run_loses_at_most_the_run_in_progress(harness_cli, tmp_path, cache_home):
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home))
+    args = [sys.executable, "-m", "harness", "run", "--example", "tiny_cnn", "--repeats", "3",
+            "--no-profile", "--min-runs", "5", "--min-seconds", "0.3", "--results", "r", "--campaign", "k"]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs_dir = tmp_path / "r" / "k" / "runs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if runs_dir.is_dir() and len([p for p in runs_dir.iterdir() if not p.name.startswith(".")]) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    landed = load_results(tmp_path / "r")
+    assert 3 <= len(landed.runs) < 12
+    resumed = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    final = load_results(tmp_path / "r")
+    assert len(final.runs) == 12 and final.runs["run_id"].is_unique
+    assert set(landed.runs["run_id"]) <= set(final.runs["run_id"])
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["run", "--device", "locl"], "Did you mean 'local'"),
+        (["run", "--model", "nope.tflite"], "does not exist"),
+        (["run", "--variants", "fp32,int4"], "Valid variants"),
+        (["run", "--threads", "0"], "--threads"),
+        (["run", "--example", "resnet9000"], "resnet9000"),
+        (["results", "show", "nosuch", "--results", "."], "No campaign"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_code_2(harness_cli, args, needle):
+    proc = harness_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2
