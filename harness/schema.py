@@ -52,6 +52,7 @@ RUNS: dict[str, str] = {
     "p99_us": "float",
     "max_us": "float",
     "peak_mem_mb": "float",
+    "profile_invoke_us": "float",  # profile runs: mean invoke time as the profiler timed it
     "temp_before_c": "float",
     "temp_after_c": "float",
     "status": "str",  # ok | failed

@@ -48,7 +48,7 @@ def summarize(results: Any, campaign: str | None = None, top: int = 3) -> Any:
                 "invokes": int(s.size),
                 "p50_ms": float(s.quantile(0.5)) / 1000.0 if s.size else None,
                 "p90_ms": float(s.quantile(0.9)) / 1000.0 if s.size else None,
-                "top_ops": ", ".join(f"{t} {p:.0f}%" for t, p in tops),
+                "top_ops": "\n".join(f"{t} {p:.0f}%" for t, p in tops),
             }
         )
     table = pd.DataFrame(rows, columns=["device", "variant", "threads", "runs", "invokes", "p50_ms",

@@ -49,31 +49,17 @@ app.add_typer(devices_cli.app, name="devices")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: renders HarnessError as one line and sets the exit code."""
+    """Entry point: renders HarnessError as one line and sets the exit code.
+
+    Usage errors are typer's own (exit code 2); everything the harness raises on purpose is a
+    HarnessError with its exit code (2 for what the user can fix).
+    """
     from harness.errors import HarnessError
 
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)
     except HarnessError as exc:
         from harness.cli.render import error
 
         error(str(exc))
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        from harness.cli.render import error
-
-        error("interrupted; what had landed is in the results store.")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(1)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

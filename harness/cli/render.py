@@ -13,35 +13,44 @@ def console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False)
 
 
+def _labelled(label: str, style: str, message: str) -> None:
+    from rich.text import Text
+
+    console(stderr=True).print(Text.assemble((label, style), " ", message), soft_wrap=True)
+
+
 def error(message: str) -> None:
-    console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    _labelled("error:", "bold red", message)
 
 
 def warn(message: str) -> None:
-    console(stderr=True).print(f"[bold yellow]warning:[/] {message}", markup=True, soft_wrap=True)
+    _labelled("warning:", "bold yellow", message)
 
 
 def info(message: str) -> None:
     console(stderr=True).print(message, markup=False, soft_wrap=True)
 
 
+FLEX_COLUMNS = {"top_ops", "run_id", "error_message", "op_type", "op_name", "value", "campaign", "address"}
+
+
 def table(frame: Any, title: str | None = None) -> None:
-    """Print a pandas frame as a rich table on stdout."""
+    """Print a pandas frame as a rich table on stdout; only long text columns wrap."""
     from rich.table import Table
 
     t = Table(title=title, show_lines=False)
     for col in frame.columns:
-        t.add_column(str(col), overflow="fold")
+        flex = str(col) in FLEX_COLUMNS
+        t.add_column(str(col), overflow="fold", no_wrap=not flex, min_width=None if flex else len(str(col)))
     for row in frame.itertuples(index=False):
         t.add_row(*("" if _isna(v) else _fmt(v) for v in row))
     console().print(t)
 
 
 def _isna(v: Any) -> bool:
-    try:
-        return v is None or v != v  # NaN
-    except Exception:  # pragma: no cover - exotic types
-        return False
+    import pandas as pd
+
+    return v is None or (pd.api.types.is_scalar(v) and bool(pd.isna(v)))
 
 
 def _fmt(v: Any) -> str:

@@ -127,7 +127,10 @@ def parse_result(data: bytes | str) -> ParsedRun:
         raise ParseError("error.class", raw[:200])
 
     samples = [{"iteration": i, "latency_us": v} for i, v in enumerate(latencies)]
-    ops = parse_profile(doc.get("profile"), raw) if status == "ok" else []
+    profile = doc.get("profile") if status == "ok" else None
+    ops = parse_profile(profile, raw)
+    invoke_events = _num_list((profile or {}).get("invoke_event_us"), "profile.invoke_event_us", raw)
+    run["profile_invoke_us"] = math.fsum(invoke_events) / len(invoke_events) if invoke_events else None
     facts = {
         "cpu_model": machine.get("cpu_model"),
         "abi": machine.get("machine"),

@@ -68,14 +68,32 @@ def test_int8_runs_int8_kernels_and_dynamic_runs_hybrid_kernels(campaign):
     assert "QD8" not in int8_types and "QC8" not in " | ".join(fp32["op_type"])
 
 
-def test_builtin_profile_is_node_exact_and_adds_up(campaign):
-    res = load_results(campaign[0] / "results")
+@pytest.fixture(scope="module")
+def mobilenet(tmp_path_factory, cache_home):
+    """The default example (MobileNetV2-class), one latency run and the profile runs per variant."""
+    root = tmp_path_factory.mktemp("mobilenet")
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home), COLUMNS="200")
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--repeats", "1", "--results", "results", *FAST],
+        cwd=root, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return load_results(root / "results")
+
+
+def test_default_run_is_the_mobilenet_example_with_four_variants(mobilenet):
+    assert set(mobilenet.runs["model_name"]) == {"mobilenet_v2"}
+    assert set(mobilenet.runs["variant"]) == {"fp32", "fp16", "dynamic", "int8"}
+
+
+def test_builtin_profile_is_node_exact_and_adds_up(mobilenet):
     for variant in ("fp32", "fp16", "dynamic", "int8"):
-        run, ops = _profile_ops(res, variant, "none")
+        run, ops = _profile_ops(mobilenet, variant, "none")
         assert ops["node_index"].notna().all()
+        assert list(ops["node_index"]) == sorted(ops["node_index"])  # execution order = node order
         assert not ops["delegated"].any()
-        assert "CONV_2D" in set(ops["op_type"]) or "DEPTHWISE_CONV_2D" in set(ops["op_type"])
-        share = ops["per_run_ms"].sum() * 1000.0 / run["mean_us"]
+        assert (ops["op_type"] == "CONV_2D").sum() >= 10
+        share = ops["per_run_ms"].sum() * 1000.0 / run["profile_invoke_us"]
         assert share >= 0.8, f"{variant}: per-op sum is {share:.0%} of the invoke time"
         assert abs(ops["pct"].sum() - 100.0) < 0.01
 
