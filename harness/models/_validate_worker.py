@@ -31,8 +31,12 @@ def _details(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def open_model(path: str) -> dict[str, Any]:
-    import ai_edge_litert
-    from ai_edge_litert.interpreter import Interpreter
+    try:
+        import ai_edge_litert
+        from ai_edge_litert.interpreter import Interpreter
+    except BaseException as exc:  # ImportError, or MemoryError under a tight RLIMIT_AS
+        first = next((ln for ln in str(exc).splitlines() if ln.strip()), "")
+        return {"ok": False, "phase": "import", "error_class": type(exc).__name__, "error": first}
 
     interpreter = Interpreter(model_path=path, num_threads=1)
     interpreter.allocate_tensors()

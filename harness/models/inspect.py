@@ -247,9 +247,9 @@ def inspect_bytes(data: bytes, path: str = "<bytes>") -> ModelInfo:
     try:
         return _describe(data, path)
     except _Malformed as exc:
-        raise InvalidModelError(path, f"malformed flatbuffer: {exc}") from None
+        raise InvalidModelError(path, f"malformed or truncated flatbuffer: {exc}") from None
     except (struct.error, IndexError, ValueError, OverflowError) as exc:  # defence in depth
-        raise InvalidModelError(path, f"malformed flatbuffer: {exc}") from None
+        raise InvalidModelError(path, f"malformed or truncated flatbuffer: {exc}") from None
 
 
 def _describe(data: bytes, path: str) -> ModelInfo:

@@ -200,6 +200,13 @@ def _open_in_child(p: Path, *, timeout_s: float, memory_mb: int) -> dict[str, An
                 name, f"the runtime check exited with code {rc} without a result: {hint}"
             ) from None
     if not payload.get("ok"):
+        if payload.get("phase") == "import":
+            raise InvalidModelError(
+                name,
+                f"the LiteRT runtime could not start to check it ({payload.get('error_class')}: "
+                f"{payload.get('error', '')[:120]}); is ai-edge-litert installed, and is "
+                f"--memory-mb {memory_mb} enough?",
+            )
         if payload.get("error_class") == "MemoryError":
             raise InvalidModelError(
                 name, f"the runtime ran out of memory opening the model (limit {memory_mb} MB)"
