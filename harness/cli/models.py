@@ -38,16 +38,22 @@ def _manifest_table(manifest: object, title: str) -> None:
 
     from harness.cli.render import console
 
-    t = Table(title=title)
-    for col in ("variant", "file", "bytes", "ops", "inputs", "detected"):
-        t.add_column(col, overflow="fold")
+    t = Table(title=f"{title} in {manifest.folder}")  # type: ignore[attr-defined]
+    t.add_column("variant", no_wrap=True)
+    t.add_column("file", no_wrap=True)
+    t.add_column("bytes", justify="right", no_wrap=True)
+    t.add_column("ops", justify="right", no_wrap=True)
+    t.add_column("top op types", overflow="fold")
+    t.add_column("input", overflow="fold")
+    t.add_column("detected", no_wrap=True)
     for v in manifest.variants:  # type: ignore[attr-defined]
-        io = ", ".join(f"{i['dtype']}{list(i['shape'])}" for i in v.inputs)
+        io = ", ".join(i["dtype"] for i in v.inputs)
         t.add_row(
             v.variant,
-            str(manifest.folder / v.file),  # type: ignore[attr-defined]
+            v.file,
             f"{v.bytes:,}",
-            f"{sum(v.ops.values())}: {_ops_summary(v.ops)}",
+            str(sum(v.ops.values())),
+            _ops_summary(v.ops, limit=3),
             io,
             v.detected_variant,
         )

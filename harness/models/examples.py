@@ -150,7 +150,7 @@ def build_example(name: str, out_dir: str | os.PathLike[str]) -> Path:
 def convert_example(
     name: str, out_dir: str | os.PathLike[str], warn: Callable[[str], None] | None = None
 ) -> Any:
-    """Build ``name`` and convert it into the four variants under ``out_dir``; the manifest."""
+    """Build ``name``, convert it into the four variants under ``out_dir``; returns the manifest."""
     from harness.models.convert import VARIANTS, convert_model
 
     r = _recipe(name)
