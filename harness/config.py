@@ -7,19 +7,40 @@ device (this host, litert runner) always exists, so a fresh machine needs no fil
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, UnknownDeviceError
+from harness.errors import ConfigError, UnknownDeviceError, UserError
 
 TRANSPORTS = ("local", "adb", "ssh")
 RUNNERS = ("litert", "benchmark_model")
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
 LOCAL = "local"
+
+def parse_variants(spec: str | Iterable[str] | None) -> list[str]:
+    """``"fp32,int8"`` -> ``["fp32", "int8"]`` (order kept, duplicates dropped); None or
+    ``"all"`` -> all four. Unknown names raise ``UserError`` with the close ones."""
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "all")):
+        return list(VARIANTS)
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = [s.strip().lower() for s in items if s.strip()]
+    bad = [n for n in names if n not in VARIANTS]
+    if bad:
+        hints = []
+        for b in bad:
+            close = difflib.get_close_matches(b, VARIANTS, n=1, cutoff=0.5)
+            hints.append(f"{b!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise UserError(
+            f"Unknown variant {', '.join(hints)}. Valid variants: {', '.join(VARIANTS)} "
+            "(e.g. --variants fp32,int8)."
+        )
+    return list(dict.fromkeys(names))
+
 
 _DEVICE_KEYS = {
     "transport", "serial", "adb_server", "host", "port", "user", "key", "known_hosts",

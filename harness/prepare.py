@@ -13,18 +13,6 @@ from harness.errors import ModelError, UserError
 from harness.plan import ModelVariant
 
 
-def parse_variants(text: str | None) -> list[str]:
-    if text is None or text.strip() in ("", "all"):
-        return list(VARIANTS)
-    out: list[str] = []
-    for v in (x.strip() for x in text.split(",")):
-        if v not in VARIANTS:
-            raise UserError(f"Unknown variant {v!r}. Valid variants: {', '.join(VARIANTS)} (comma-separated).")
-        if v not in out:
-            out.append(v)
-    return out
-
-
 def parse_int_list(text: str, option: str) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]

@@ -25,6 +25,7 @@ from typing import Any
 
 from harness import schema
 from harness.errors import StoreError
+from harness.fileio import atomic_write_json
 
 DEFAULT_STORE = Path("results")
 CAMPAIGN_FILE = "campaign.json"
@@ -41,33 +42,6 @@ class Results:
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.runs, self.ops, self.samples))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress():
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, default=str) + "\n").encode())
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 class Store:

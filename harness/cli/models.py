@@ -87,7 +87,8 @@ def convert(
 ) -> None:
     """Convert a Keras model or SavedModel into .tflite variants plus a manifest.json."""
     from harness.cli.render import info, warn
-    from harness.models.convert import convert_model, parse_variants
+    from harness.config import parse_variants
+    from harness.models.convert import convert_model
 
     chosen = parse_variants(variants)  # fail fast, before TensorFlow loads
     target = out if out is not None else _default_out(model)

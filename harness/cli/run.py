@@ -60,10 +60,10 @@ def _run(args: dict[str, Any]) -> None:
     import time
 
     from harness.cli import render
-    from harness.config import RunOptions, load_inventory
+    from harness.config import RunOptions, load_inventory, parse_variants
     from harness.errors import UserError
     from harness.plan import build_plan
-    from harness.prepare import parse_int_list, parse_variants, resolve_models
+    from harness.prepare import parse_int_list, resolve_models
     from harness.store import Store
 
     inventory = load_inventory(args["inventory"])

@@ -22,20 +22,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.config import VARIANTS, parse_variants
 from harness.errors import ConversionError, ModelError, UserError
+from harness.fileio import atomic_write_bytes, atomic_write_json, sha256_file
 
-VARIANTS: tuple[str, ...] = ("fp32", "fp16", "dynamic", "int8")
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "harness-manifest"
 MANIFEST_VERSION = 1
@@ -132,58 +131,7 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
         raise ModelError(f"{p}: manifest is missing a field: {exc}") from exc
 
 
-def parse_variants(spec: str | Iterable[str]) -> list[str]:
-    """``"fp32,int8"`` -> ``["fp32", "int8"]``; unknown names raise ``UserError``."""
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    names = [s.strip().lower() for s in items if s.strip()]
-    if not names:
-        raise UserError(f"No variants given. Choose from: {', '.join(VARIANTS)}.")
-    bad = [n for n in names if n not in VARIANTS]
-    if bad:
-        import difflib
-
-        hints = []
-        for b in bad:
-            close = difflib.get_close_matches(b, VARIANTS, n=1, cutoff=0.5)
-            hints.append(f"{b!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise UserError(
-            f"Unknown variant {', '.join(hints)}. Valid variants: {', '.join(VARIANTS)} "
-            "(e.g. --variants fp32,int8)."
-        )
-    return list(dict.fromkeys(names))  # de-duplicated, order kept
-
-
 # ----------------------------------------------------------------------------- helpers
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
 @dataclass(frozen=True)

@@ -181,8 +181,10 @@ def convert_example(
 
 def _complete(folder: Path, name: str) -> dict[str, Path] | None:
     """The variant files in ``folder`` if its manifest matches the recipe and every file."""
+    from harness.config import VARIANTS
     from harness.errors import HarnessError
-    from harness.models.convert import VARIANTS, read_manifest, sha256_file
+    from harness.fileio import sha256_file
+    from harness.models.convert import read_manifest
 
     try:
         m = read_manifest(folder)
@@ -248,7 +250,8 @@ def regenerate_prebuilt(names: list[str] | None = None) -> dict[str, list[Path]]
     """Rebuild the committed ``examples_data/<name>/`` files (maintainers; needs TensorFlow)."""
     import tempfile
 
-    from harness.models.convert import MANIFEST_NAME, atomic_write_json
+    from harness.fileio import atomic_write_json
+    from harness.models.convert import MANIFEST_NAME
 
     written: dict[str, list[Path]] = {}
     for name in names or list(_RECIPES):

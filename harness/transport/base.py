@@ -7,7 +7,6 @@ Constructors store parameters; ``open()`` (or ``with``) connects.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from harness.errors import TransportError
+from harness.fileio import sha256_file
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,6 @@ class Transport(Protocol):
     def pull(self, remote: str, local: Path) -> int:
         """Copy a device file to a local path; returns the bytes received."""
         ...
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def push_cached(transport: Transport, local: Path, *, sha256: str | None = None) -> tuple[str, int]:

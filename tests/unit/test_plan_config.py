@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_inventory
+from harness.config import load_inventory, parse_variants
 from harness.errors import ConfigError, UnknownDeviceError, UserError
 from harness.plan import build_plan
-from harness.prepare import parse_int_list, parse_variants
+from harness.prepare import parse_int_list
 
 
 def test_plan_interleaves_variants_and_rotates_each_repeat():

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import DeadlineExceeded, TransportError
-from harness.transport.base import push_cached, safe_local_path, sha256_file
+from harness.fileio import sha256_file
+from harness.transport.base import push_cached, safe_local_path
 from harness.transport.local import LocalTransport
 
 
