@@ -195,3 +195,23 @@ def test_example_list_and_unknown_name(tmp_path: Path) -> None:
     proc = _cli("models", "example", "mobilenet", cwd=tmp_path)
     assert proc.returncode == 2
     assert "Did you mean 'mobilenet_v2'" in proc.stderr
+
+
+def test_harness_run_converts_a_keras_model_and_measures_it(keras_model, harness_cli, tmp_path):
+    """`harness run --model small.keras`: converted to the variants asked for, then run."""
+    proc = harness_cli("run", "--model", str(keras_model), "--variants", "fp32,int8", "--repeats", "1",
+                       "--no-profile", "--min-runs", "5", "--min-seconds", "0.05", "--results", "r")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "synthetic" in proc.stderr.lower()  # the loud calibration warning reaches the user
+    from harness import load_results
+
+    runs = load_results(tmp_path / "r").runs
+    assert sorted(runs["variant"]) == ["fp32", "int8"]
+    assert set(runs["model_name"]) == {"small"} and (runs["status"] == "ok").all()
+    # a second run reuses the converted files (same sha256, no new conversion)
+    again = harness_cli("run", "--model", str(keras_model), "--variants", "fp32,int8", "--repeats", "1",
+                        "--no-profile", "--min-runs", "5", "--min-seconds", "0.05", "--results", "r2")
+    assert again.returncode == 0, again.stderr
+    assert "synthetic" not in again.stderr.lower()
+    runs2 = load_results(tmp_path / "r2").runs
+    assert set(runs2["model_sha256"]) == set(runs["model_sha256"])

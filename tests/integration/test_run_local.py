@@ -192,3 +192,21 @@ def test_bad_input_is_one_line_with_exit_code_2(harness_cli, args, needle):
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 2
+
+
+def test_single_tflite_file_runs_as_its_detected_variant(harness_cli, tmp_path):
+    from harness.models.examples import example_variants
+
+    int8 = example_variants("tiny_cnn")["int8"]
+    proc = harness_cli("run", "--model", str(int8), "--repeats", "2", "--no-profile", *FAST, "--results", "r")
+    assert proc.returncode == 0, proc.stderr
+    runs = load_results(tmp_path / "r").runs
+    assert list(runs["variant"]) == ["int8", "int8"] and set(runs["model_name"]) == {"int8"}
+
+
+def test_a_corrupt_tflite_is_rejected_before_anything_runs(harness_cli, tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x18\x00\x00\x00TFL3" + bytes(range(256)) * 4)
+    proc = harness_cli("run", "--model", str(bad), "--results", "r")
+    assert proc.returncode == 2 and "bad.tflite" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "r").exists()
