@@ -14,6 +14,7 @@ from harness.cli import devices as devices_cli
 from harness.cli import models as models_cli
 from harness.cli import results as results_cli
 from harness.cli import run as run_cli
+from harness.cli import tools as tools_cli
 
 app = typer.Typer(
     name="harness",
@@ -46,6 +47,7 @@ app.command("run", help=run_cli.HELP)(run_cli.run)
 app.add_typer(models_cli.app, name="models")
 app.add_typer(results_cli.app, name="results")
 app.add_typer(devices_cli.app, name="devices")
+app.add_typer(tools_cli.app, name="tools")
 
 
 def main(argv: list[str] | None = None) -> None:

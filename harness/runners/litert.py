@@ -15,7 +15,8 @@ from pathlib import Path
 
 from harness.config import Device, RunOptions
 from harness.errors import RunnerError, TransportError
-from harness.transport.base import CommandResult, Transport, push_cached
+from harness.runners.base import RunnerBase
+from harness.transport.base import CommandResult, Transport, pull_bytes, push_cached
 
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "device_scripts" / "litert_runner.py"
 RESULT_NAME = "result.json"
@@ -50,17 +51,14 @@ def runner_argv(python: str, script: str, model: str, out: str, options: RunOpti
     return argv
 
 
-class LitertRunner:
+class LitertRunner(RunnerBase):
     """Runs models through the litert runner on one device. Constructing it does no I/O."""
 
     name = "litert"
 
     def __init__(self, device: Device, transport: Transport) -> None:
-        self.device = device
-        self.transport = transport
+        super().__init__(device, transport)
         self._script: str | None = None
-        self._models: dict[str, str] = {}
-        self.bytes_pushed = 0
 
     def python(self) -> str:
         if self.device.python:
@@ -75,13 +73,6 @@ class LitertRunner:
         self._script, sent = push_cached(self.transport, SCRIPT)
         self.bytes_pushed += sent
 
-    def push_model(self, path: Path, sha256: str) -> str:
-        if sha256 not in self._models:
-            remote, sent = push_cached(self.transport, path, sha256=sha256)
-            self._models[sha256] = remote
-            self.bytes_pushed += sent
-        return self._models[sha256]
-
     def run(self, model_remote: str, options: RunOptions) -> RunnerOutput:
         if self._script is None:
             self.prepare()
@@ -94,7 +85,7 @@ class LitertRunner:
         try:
             argv = runner_argv(self.python(), self._script, model_remote, out, options)
             command = self.transport.run(argv, timeout_s=options.timeout_s, cwd=None)
-            result = self._pull(out)
+            result = pull_bytes(self.transport, out)
             if result is None and command.exit_code != 0:
                 tail = (command.text("stderr").strip() or command.text().strip())[-400:]
                 raise RunnerError(
@@ -108,14 +99,3 @@ class LitertRunner:
                 self.transport.run(["rm", "-rf", scratch], timeout_s=30)
             except TransportError:
                 pass  # the scratch folder is only litter; the result is already home
-
-    def _pull(self, remote: str) -> bytes | None:
-        probe = self.transport.run(["test", "-f", remote], timeout_s=30)
-        if not probe.ok:
-            return None
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="harness-pull-") as tmp:
-            local = Path(tmp) / RESULT_NAME
-            self.transport.pull(remote, local)
-            return local.read_bytes()

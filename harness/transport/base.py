@@ -97,6 +97,18 @@ def push_cached(transport: Transport, local: Path, *, sha256: str | None = None)
     return remote, sent
 
 
+def pull_bytes(transport: Transport, remote: str) -> bytes | None:
+    """The content of a device file, or None if there is no such file."""
+    if not transport.run(["test", "-f", remote], timeout_s=30).ok:
+        return None
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="harness-pull-") as tmp:
+        local = Path(tmp) / posixpath.basename(remote)
+        transport.pull(remote, local)
+        return local.read_bytes()
+
+
 def safe_local_path(dest_dir: Path, name: str) -> Path:
     """``dest_dir / name``, refusing names that would land outside ``dest_dir``."""
     dest = dest_dir.resolve()

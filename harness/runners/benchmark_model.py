@@ -1,0 +1,179 @@
+"""Host side of the official ``benchmark_model`` tool: push it, learn its flags from ``--help``,
+run it with the flags of one plan item, pull the op profile it wrote.
+
+Two families of the tool exist and are told apart by their ``--help``:
+- classic (TFLite interpreter): ``--use_xnnpack``, ``--enable_op_profiling``,
+  ``--op_profiling_output_mode=csv`` + ``--op_profiling_output_file`` (older builds: only
+  ``--profiling_output_csv_file``);
+- compiled_model (LiteRT CompiledModel, ``litert/tools:benchmark_model``): ``--use_cpu``,
+  ``--use_gpu``, ``--use_npu``, ``--use_profiler`` (tables on stdout).
+A flag the build does not have is never passed: asking for it is an error naming the build.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.config import Device, RunOptions
+from harness.errors import RunnerError, TransportError, UserError
+from harness.runners.base import RunnerBase
+from harness.transport.base import CommandResult, Transport, pull_bytes, push_cached
+
+PROFILE_NAME = "ops.csv"
+_FLAG = re.compile(r"^\s*--([A-Za-z0-9_]+)=", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """What ``--help`` says about one build."""
+
+    family: str  # classic | compiled_model
+    flags: frozenset[str]
+
+    def has(self, flag: str) -> bool:
+        return flag in self.flags
+
+
+def parse_help(text: str) -> ToolInfo:
+    flags = frozenset(_FLAG.findall(text))
+    if not flags:
+        raise RunnerError("benchmark_model --help listed no flags; is this really benchmark_model?")
+    family = "compiled_model" if "use_profiler" in flags or "use_npu" in flags else "classic"
+    return ToolInfo(family=family, flags=flags)
+
+
+@dataclass(frozen=True)
+class BenchmarkFlags:
+    """The user-facing knobs of a benchmark_model run, beyond RunOptions."""
+
+    delegate: str = "xnnpack"  # xnnpack | none | gpu | nnapi
+    nnapi_accelerator: str | None = None
+    input_ranges: tuple[tuple[str, int, int], ...] = ()
+    peak_memory: bool = True
+    cpu_mask: str | None = None  # taskset mask (hex), e.g. from the big cluster
+    extra: tuple[str, ...] = field(default=())
+
+
+def big_core_mask(facts: dict[str, object]) -> str | None:
+    """taskset mask of the fastest cluster (facts['clusters'] from harness.facts)."""
+    clusters = facts.get("clusters")
+    if not isinstance(clusters, list) or not clusters:
+        return None
+    mask = 0
+    for cpu in clusters[0].get("cpus", []):
+        if isinstance(cpu, str) and cpu[3:].isdigit():
+            mask |= 1 << int(cpu[3:])
+    return f"{mask:x}" if mask else None
+
+
+def build_argv(binary: str, model: str, options: RunOptions, flags: BenchmarkFlags, tool: ToolInfo,
+               profile_file: str | None) -> list[str]:
+    """The command line, in the flags this build speaks. Raises UserError for what it cannot do."""
+    args: dict[str, str] = {
+        "graph": model,
+        "num_threads": str(options.threads),
+        "warmup_runs": str(options.warmup_runs),
+        "warmup_min_secs": f"{options.warmup_min_s:g}",
+        "num_runs": str(options.min_runs),
+        "min_secs": f"{options.min_s:g}",
+        "max_secs": f"{options.max_s:g}",
+    }
+    delegate = flags.delegate if options.kernels == "xnnpack" else "none"
+    if tool.family == "classic":
+        if delegate == "xnnpack":
+            args["use_xnnpack"] = "true"
+        elif delegate == "none":
+            args["use_xnnpack"] = "false"
+        elif delegate == "gpu":
+            args["use_gpu"] = "true"
+        elif delegate == "nnapi":
+            args["use_nnapi"] = "true"
+            if flags.nnapi_accelerator:
+                args["nnapi_accelerator_name"] = flags.nnapi_accelerator
+        if options.mode == "profile":
+            args["enable_op_profiling"] = "true"
+            if profile_file and tool.has("op_profiling_output_mode"):
+                args["op_profiling_output_mode"] = "csv"
+                args["op_profiling_output_file"] = profile_file
+            elif profile_file and tool.has("profiling_output_csv_file"):
+                args["profiling_output_csv_file"] = profile_file
+    else:
+        if delegate == "none":
+            raise UserError("this benchmark_model build (LiteRT CompiledModel) cannot turn XNNPACK off; "
+                            "use --kernels xnnpack, or a classic TFLite benchmark_model build")
+        if delegate == "nnapi":
+            raise UserError("the LiteRT CompiledModel benchmark_model has no NNAPI; use a classic build")
+        args["use_cpu"] = "true"
+        if delegate == "gpu":
+            args["use_gpu"] = "true"
+        if options.mode == "profile":
+            args["use_profiler"] = "true"
+    if flags.input_ranges:
+        args["input_layer_value_range"] = ":".join(f"{n},{lo},{hi}" for n, lo, hi in flags.input_ranges)
+    if flags.peak_memory:
+        args["report_peak_memory_footprint"] = "true"
+    missing = [k for k in args if not tool.has(k)]
+    if missing:
+        raise UserError(f"this benchmark_model build ({tool.family}) has no --{', --'.join(missing)}; "
+                        "choose options it supports or another build (`harness tools add`).")
+    argv = [binary, *(f"--{k}={v}" for k, v in args.items()), *flags.extra]
+    if flags.cpu_mask:
+        argv = ["taskset", flags.cpu_mask, *argv]
+    return argv
+
+
+@dataclass(frozen=True)
+class BenchmarkOutput:
+    command: CommandResult
+    profile: bytes | None  # the CSV op profile, where the build wrote one
+
+
+class BenchmarkModelRunner(RunnerBase):
+    """Runs models through benchmark_model on one device. Constructing it does no I/O."""
+
+    name = "benchmark_model"
+
+    def __init__(self, device: Device, transport: Transport, binary: Path, flags: BenchmarkFlags | None = None,
+                 version: str = "unknown") -> None:
+        super().__init__(device, transport)
+        self.binary = Path(binary)
+        self.flags = flags or BenchmarkFlags()
+        self.version = version
+        self.tool: ToolInfo | None = None
+        self._remote: str | None = None
+
+    def prepare(self) -> None:
+        remote, sent = push_cached(self.transport, self.binary)
+        self.bytes_pushed += sent
+        chmod = self.transport.run(["chmod", "755", remote], timeout_s=30)
+        if not chmod.ok:
+            raise TransportError(f"{self.device.name}: cannot make {remote} executable: "
+                                 f"{chmod.text('stderr').strip()}")
+        helped = self.transport.run([remote, "--help"], timeout_s=60)
+        # the tool prints its usage on stderr and exits 1; both streams together
+        self.tool = parse_help(helped.text() + "\n" + helped.text("stderr"))
+        self._remote = remote
+
+    def run(self, model_remote: str, options: RunOptions) -> BenchmarkOutput:
+        if self._remote is None or self.tool is None:
+            self.prepare()
+        assert self._remote is not None and self.tool is not None
+        scratch = posixpath.join(self.transport.workdir(), "runs", uuid.uuid4().hex)
+        made = self.transport.run(["mkdir", "-p", scratch], timeout_s=30)
+        if not made.ok:
+            raise TransportError(f"{self.device.name}: cannot create {scratch}: {made.text('stderr').strip()}")
+        profile_file = posixpath.join(scratch, PROFILE_NAME) if options.mode == "profile" else None
+        try:
+            argv = build_argv(self._remote, model_remote, options, self.flags, self.tool, profile_file)
+            command = self.transport.run(argv, timeout_s=options.timeout_s)
+            profile = pull_bytes(self.transport, profile_file) if profile_file else None
+            return BenchmarkOutput(command=command, profile=profile)
+        finally:
+            try:
+                self.transport.run(["rm", "-rf", scratch], timeout_s=30)
+            except TransportError:
+                pass
