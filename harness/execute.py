@@ -12,14 +12,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from harness import __version__, schema
 from harness.config import Device, RunOptions
 from harness.errors import HarnessError, StoreError
-from harness.parsers.litert import parse_result
 from harness.plan import ModelVariant, PlanItem
-from harness.runners.litert import LitertRunner, RunnerOutput
+from harness.runners.base import RunnerOutput
 from harness.store import Store
 from harness.transport.base import Transport
 
@@ -51,10 +51,45 @@ def open_transport(device: Device) -> Transport:
         from harness.transport.local import LocalTransport
 
         return LocalTransport(device.name, device.workdir)
+    if device.transport == "adb":
+        from harness.transport.adb import AdbTransport
+
+        assert device.serial is not None  # the inventory insists
+        return AdbTransport(device.name, device.serial, device.adb_server, device.workdir)
     raise HarnessError(
         f"device {device.name!r} uses transport {device.transport!r}, which this version of "
-        "harness cannot drive yet; use a local device."
+        "harness cannot drive yet; use a local or adb device."
     )
+
+
+def make_runner(name: str, device: Device, transport: Transport, facts: Mapping[str, Any],
+                flags: Any = None, big_cores: bool = False) -> Any:
+    """The runner object for a device: litert, or benchmark_model provisioned for its ABI."""
+    if name == "litert":
+        from harness.runners.litert import LitertRunner
+
+        return LitertRunner(device, transport)
+    if name == "benchmark_model":
+        from harness.errors import UserError
+        from harness.runners.benchmark_model import BenchmarkFlags, BenchmarkModelRunner, big_core_mask
+        from harness.runners.provision import ToolCache, device_abi
+
+        flags = flags or BenchmarkFlags()
+        if big_cores:
+            mask = big_core_mask(dict(facts))
+            if mask is None:
+                raise UserError(f"{device.name} reports no CPU clusters (cpufreq), so --big-cores cannot pick "
+                                "its fastest cores; run without it")
+            flags = dataclasses.replace(flags, cpu_mask=mask)
+        if device.benchmark_model:
+            return BenchmarkModelRunner(device, transport, Path(device.benchmark_model).expanduser(), flags)
+        abi = device_abi(dict(facts), device.transport)
+        if abi is None:
+            raise UserError(f"cannot tell the ABI of {device.name} from its facts; set benchmark_model = "
+                            "\"PATH\" in its inventory entry")
+        entry, path = ToolCache().find(abi)
+        return BenchmarkModelRunner(device, transport, path, flags, version=entry.version)
+    raise HarnessError(f"unknown runner {name!r}")
 
 
 def options_for(item: PlanItem, base: RunOptions) -> RunOptions:
@@ -69,6 +104,9 @@ def execute_plan(
     device: Device,
     variants: Mapping[str, ModelVariant],
     options: RunOptions,
+    runner: str | None = None,
+    runner_flags: Any = None,
+    big_cores: bool = False,
     transport: Transport | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
 ) -> Execution:
@@ -90,14 +128,14 @@ def execute_plan(
     from harness.facts import collect_facts, read_temperature
 
     with transport:
-        runner = LitertRunner(device, transport)
-        runner.prepare()
         facts = collect_facts(transport)
+        worker = make_runner(runner or device.default_runner, device, transport, facts, runner_flags, big_cores)
+        worker.prepare()
         for item in todo:
             run_id = f"{campaign}/{item.key}"
             emit(RunEvent("start", item, run_id))
             record, raw = _run_one(item, run_id, campaign, device, facts, variants, options,
-                                   runner, transport, read_temperature)
+                                   worker, transport, read_temperature)
             try:
                 store.land_run(campaign, item.key, record, raw)
             except StoreError as exc:
@@ -111,7 +149,7 @@ def execute_plan(
                 message = f"{record['run']['error_class']}: {record['run']['error_message']}"
                 execution.failed.append((run_id, message))
                 emit(RunEvent("failed", item, run_id, message))
-        execution.bytes_pushed = runner.bytes_pushed
+        execution.bytes_pushed = worker.bytes_pushed
     return execution
 
 
@@ -123,7 +161,7 @@ def _run_one(
     facts: Mapping[str, Any],
     variants: Mapping[str, ModelVariant],
     base_options: RunOptions,
-    runner: LitertRunner,
+    runner: Any,
     transport: Transport,
     read_temperature: Callable[[Transport], float | None],
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -166,13 +204,12 @@ def _run_one(
                    "duration_s": output.command.duration_s}
         raw["stdout.txt"] = output.command.stdout
         raw["stderr.txt"] = output.command.stderr
-        if output.result is not None:
-            raw["result.json"] = output.result
-            parsed = parse_result(output.result)
-            run.update({k: v for k, v in parsed.run.items() if k not in ("mode", "threads", "delegate")})
-            ops = parsed.ops
-            samples = parsed.samples
-            run["notes"] = parsed.facts.get("runtime_note")
+        raw.update(output.files)
+        parsed = runner.parse(output)
+        run.update({k: v for k, v in parsed.run.items() if k not in ("mode", "threads", "delegate")})
+        ops = parsed.ops
+        samples = parsed.samples
+        run["notes"] = parsed.facts.get("runtime_note")
         run["temp_after_c"] = read_temperature(transport)
     except HarnessError as exc:
         run["status"] = "failed"

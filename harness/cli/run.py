@@ -17,6 +17,18 @@ it finishes; naming an existing --campaign resumes it without redoing what lande
 
 def run(
     device: str = typer.Option("local", "--device", "-d", help="Device name from the inventory."),
+    runner: str | None = typer.Option(
+        None, "--runner", help="litert or benchmark_model (default: the device's; benchmark_model on adb devices)."
+    ),
+    delegate: str = typer.Option(
+        "xnnpack", "--delegate", help="benchmark_model only: xnnpack, none, gpu or nnapi."
+    ),
+    nnapi_accelerator: str | None = typer.Option(
+        None, "--nnapi-accelerator", help="benchmark_model with --delegate nnapi: the accelerator name."
+    ),
+    big_cores: bool = typer.Option(
+        False, "--big-cores", help="benchmark_model: pin to the device's fastest CPU cluster (taskset)."
+    ),
     model: str | None = typer.Option(
         None, "--model", "-m", help="A .tflite file, or a Keras file / SavedModel folder to convert."
     ),
@@ -60,19 +72,23 @@ def _run(args: dict[str, Any]) -> None:
     import time
 
     from harness.cli import render
-    from harness.config import RunOptions, load_inventory, parse_variants
+    from harness.config import RUNNERS, RunOptions, load_inventory, parse_variants
     from harness.errors import UserError
     from harness.plan import build_plan
     from harness.prepare import parse_int_list, resolve_models
+    from harness.runners.benchmark_model import BenchmarkFlags
     from harness.store import Store
 
     inventory = load_inventory(args["inventory"])
     device = inventory.get(args["device"])
-    if device.default_runner != "litert":
-        raise UserError(
-            f"device {device.name!r} uses the {device.default_runner} runner, which this version "
-            "cannot drive yet; use the litert runner."
-        )
+    runner = args["runner"] or device.default_runner
+    if runner not in RUNNERS:
+        raise UserError(f"--runner must be one of {', '.join(RUNNERS)} (got {runner!r}).")
+    if args["delegate"] not in ("xnnpack", "none", "gpu", "nnapi"):
+        raise UserError(f"--delegate must be xnnpack, none, gpu or nnapi (got {args['delegate']!r}).")
+    if runner == "litert" and (args["delegate"] not in ("xnnpack",) or args["big_cores"]):
+        raise UserError("--delegate and --big-cores apply to the benchmark_model runner; with litert use "
+                        "--kernels xnnpack|builtin.")
     variants = parse_variants(args["variants"])
     threads = parse_int_list(args["threads"], "--threads")
     model_name, files = resolve_models(
@@ -93,7 +109,9 @@ def _run(args: dict[str, Any]) -> None:
         warmup_runs=args["warmup_runs"], min_runs=args["min_runs"], min_s=args["min_seconds"],
         max_s=args["max_seconds"], profile_runs=args["profile_runs"], timeout_s=args["timeout"],
     )
-    execution = _execute_with_progress(plan, campaign, store, device, files, options)
+    flags = BenchmarkFlags(delegate=args["delegate"], nnapi_accelerator=args["nnapi_accelerator"])
+    execution = _execute_with_progress(plan, campaign, store, device, files, options,
+                                       dict(runner=runner, runner_flags=flags, big_cores=args["big_cores"]))
     _render_summary(store, campaign, execution)
     if execution.failed:
         raise typer.Exit(1)
@@ -131,7 +149,7 @@ def _check_resume(previous: dict[str, Any], meta: dict[str, Any]) -> None:
     meta["created_at"] = previous.get("created_at", meta["created_at"])
 
 
-def _execute_with_progress(plan, campaign, store, device, files, options):  # type: ignore[no-untyped-def]
+def _execute_with_progress(plan, campaign, store, device, files, options, runner_args):  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from harness.cli import render
@@ -154,7 +172,7 @@ def _execute_with_progress(plan, campaign, store, device, files, options):  # ty
                     progress.console.print(f"[red]failed[/] {label}: {event.message}", markup=True,
                                            highlight=False)
         return execute_plan(plan, campaign=campaign, store=store, device=device, variants=files,
-                            options=options, on_event=on_event)
+                            options=options, on_event=on_event, **runner_args)
 
 
 def _render_summary(store, campaign, execution) -> None:  # type: ignore[no-untyped-def]

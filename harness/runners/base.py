@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.config import Device
-from harness.transport.base import Transport, push_cached
+from harness.transport.base import CommandResult, Transport, push_cached
+
+
+@dataclass(frozen=True)
+class RunnerOutput:
+    """What came back from the device for one run, raw: the command's result and the files the
+    runner wrote (by name). Kept whole in the store so parsing can be redone."""
+
+    command: CommandResult
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 class RunnerBase:

@@ -10,24 +10,16 @@ from __future__ import annotations
 import posixpath
 import sys
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Device, RunOptions
 from harness.errors import RunnerError, TransportError
-from harness.runners.base import RunnerBase
-from harness.transport.base import CommandResult, Transport, pull_bytes, push_cached
+from harness.parsers.litert import ParsedRun, parse_result
+from harness.runners.base import RunnerBase, RunnerOutput
+from harness.transport.base import Transport, pull_bytes, push_cached
 
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "device_scripts" / "litert_runner.py"
 RESULT_NAME = "result.json"
-
-
-@dataclass(frozen=True)
-class RunnerOutput:
-    """What came back from the device for one run (raw; parsing happens elsewhere)."""
-
-    command: CommandResult
-    result: bytes | None  # the runner's result file, if it wrote one
 
 
 def runner_argv(python: str, script: str, model: str, out: str, options: RunOptions) -> list[str]:
@@ -93,9 +85,12 @@ class LitertRunner(RunnerBase):
                 )
             if result is None:
                 raise RunnerError("the litert runner exited 0 but wrote no result file")
-            return RunnerOutput(command=command, result=result)
+            return RunnerOutput(command=command, files={RESULT_NAME: result})
         finally:
             try:
                 self.transport.run(["rm", "-rf", scratch], timeout_s=30)
             except TransportError:
                 pass  # the scratch folder is only litter; the result is already home
+
+    def parse(self, output: RunnerOutput) -> ParsedRun:
+        return parse_result(output.files[RESULT_NAME])
