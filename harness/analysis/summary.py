@@ -11,6 +11,7 @@ VARIANT_ORDER = {"fp32": 0, "fp16": 1, "dynamic": 2, "int8": 3, "mixed": 4}
 
 def top_op_types(ops: Any, n: int = 3) -> list[tuple[str, float]]:
     """(op_type, percent of summed op time) of one profile run's ops, largest first."""
+    ops = ops[ops["phase"] == "invoke"]
     if ops.empty:
         return []
     by_type = ops.groupby("op_type", observed=True)["per_run_ms"].sum()
@@ -19,6 +20,21 @@ def top_op_types(ops: Any, n: int = 3) -> list[tuple[str, float]]:
         return []
     by_type = by_type.sort_values(ascending=False).head(n)
     return [(str(k), float(v) * 100.0 / float(total)) for k, v in by_type.items()]
+
+
+def _latency_ms(samples: Any, per_run_us: Any, q: float) -> float | None:
+    """The q-quantile over every timed invoke where the runner gave them; else (benchmark_model
+    gives only per-run statistics) the median of the runs' own values."""
+    if samples.size:
+        return float(samples.quantile(q)) / 1000.0
+    per_run = per_run_us.dropna()
+    return float(per_run.median()) / 1000.0 if per_run.size else None
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    if value is None or base is None or value != value or base != base or base <= 0:
+        return None
+    return value / base
 
 
 def summarize(results: Any, campaign: str | None = None, top: int = 3) -> Any:
@@ -46,8 +62,8 @@ def summarize(results: Any, campaign: str | None = None, top: int = 3) -> Any:
                 "threads": int(threads),
                 "runs": len(group),
                 "invokes": int(s.size),
-                "p50_ms": float(s.quantile(0.5)) / 1000.0 if s.size else None,
-                "p90_ms": float(s.quantile(0.9)) / 1000.0 if s.size else None,
+                "p50_ms": _latency_ms(s, group["p50_us"], 0.5),
+                "p90_ms": _latency_ms(s, group["p90_us"], 0.9),
                 "top_ops": "\n".join(f"{t} {p:.0f}%" for t, p in tops),
             }
         )
@@ -61,8 +77,7 @@ def summarize(results: Any, campaign: str | None = None, top: int = 3) -> Any:
         6,
         "vs_fp32",
         [
-            (r.p50_ms / base.get((r.device, r.threads))) if (r.device, r.threads) in base.index else None
-            for r in table.itertuples()
+            _ratio(r.p50_ms, base.get((r.device, r.threads))) for r in table.itertuples()
         ],
     )
     table["_o"] = table["variant"].map(lambda v: VARIANT_ORDER.get(v, 9))

@@ -36,12 +36,16 @@ FLEX_COLUMNS = {"top_ops", "run_id", "error_message", "op_type", "op_name", "val
 
 def table(frame: Any, title: str | None = None) -> None:
     """Print a pandas frame as a rich table on stdout; only long text columns wrap."""
+    from rich import box
     from rich.table import Table
 
-    t = Table(title=title, show_lines=False)
+    if "device" in frame.columns and len(frame) and frame["device"].nunique() == 1 and len(frame.columns) > 6:
+        title = f"{title} on {frame['device'].iloc[0]}" if title else str(frame["device"].iloc[0])
+        frame = frame.drop(columns="device")
+    t = Table(title=title, show_lines=False, box=box.SIMPLE_HEAD, pad_edge=False)
     for col in frame.columns:
         flex = str(col) in FLEX_COLUMNS
-        t.add_column(str(col), overflow="fold", no_wrap=not flex, min_width=None if flex else len(str(col)))
+        t.add_column(str(col), overflow="fold", no_wrap=not flex, min_width=16 if flex else len(str(col)))
     for row in frame.itertuples(index=False):
         t.add_row(*("" if _isna(v) else _fmt(v) for v in row))
     console().print(t)

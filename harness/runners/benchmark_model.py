@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.config import Device, RunOptions
-from harness.errors import RunnerError, TransportError, UserError
-from harness.runners.base import RunnerBase
-from harness.transport.base import CommandResult, Transport, pull_bytes, push_cached
+from harness.errors import ParseError, RunnerError, TransportError, UserError
+from harness.parsers.litert import ParsedRun
+from harness.runners.base import RunnerBase, RunnerOutput
+from harness.transport.base import Transport, pull_bytes, push_cached
 
 PROFILE_NAME = "ops.csv"
 _FLAG = re.compile(r"^\s*--([A-Za-z0-9_]+)=", re.MULTILINE)
@@ -126,12 +127,6 @@ def build_argv(binary: str, model: str, options: RunOptions, flags: BenchmarkFla
     return argv
 
 
-@dataclass(frozen=True)
-class BenchmarkOutput:
-    command: CommandResult
-    profile: bytes | None  # the CSV op profile, where the build wrote one
-
-
 class BenchmarkModelRunner(RunnerBase):
     """Runs models through benchmark_model on one device. Constructing it does no I/O."""
 
@@ -157,8 +152,10 @@ class BenchmarkModelRunner(RunnerBase):
         # the tool prints its usage on stderr and exits 1; both streams together
         self.tool = parse_help(helped.text() + "\n" + helped.text("stderr"))
         self._remote = remote
+        for mode in ("latency", "profile"):  # options this build cannot honour fail here, before any run
+            build_argv(remote, "model.tflite", RunOptions(mode=mode), self.flags, self.tool, "ops.csv")
 
-    def run(self, model_remote: str, options: RunOptions) -> BenchmarkOutput:
+    def run(self, model_remote: str, options: RunOptions) -> RunnerOutput:
         if self._remote is None or self.tool is None:
             self.prepare()
         assert self._remote is not None and self.tool is not None
@@ -171,9 +168,34 @@ class BenchmarkModelRunner(RunnerBase):
             argv = build_argv(self._remote, model_remote, options, self.flags, self.tool, profile_file)
             command = self.transport.run(argv, timeout_s=options.timeout_s)
             profile = pull_bytes(self.transport, profile_file) if profile_file else None
-            return BenchmarkOutput(command=command, profile=profile)
+            return RunnerOutput(command=command, files={PROFILE_NAME: profile} if profile is not None else {})
         finally:
             try:
                 self.transport.run(["rm", "-rf", scratch], timeout_s=30)
             except TransportError:
                 pass
+
+    def parse(self, output: RunnerOutput) -> ParsedRun:
+        """One run from the tool's output: stdout + stderr (its ERROR lines go to stderr), with the
+        op rows of the CSV profile file where the build wrote one."""
+        from harness.parsers import benchmark_model as bm
+
+        text = output.command.text() + "\n" + output.command.text("stderr")
+        parsed = bm.parse_text(text)
+        if not parsed.runs:
+            raise ParseError("benchmark output", text[-300:])
+        one = parsed.runs[-1]
+        run = dict(one.run)
+        ops = list(one.ops)
+        if PROFILE_NAME in output.files:
+            profile = bm.parse_csv(output.files[PROFILE_NAME].decode("utf-8", errors="replace"))
+            if profile.runs:
+                ops = list(profile.runs[0].ops)
+        run["runner_version"] = self.version
+        run["runtime"] = f"benchmark_model ({self.tool.family if self.tool else 'unknown'})"
+        run["runtime_version"] = self.version
+        if output.command.exit_code != 0 and run.get("status") == "ok":
+            run["status"] = "failed"
+            run["error_class"] = "BenchmarkFailed"
+            run["error_message"] = f"benchmark_model exited with code {output.command.exit_code}"
+        return ParsedRun(run=run, ops=ops, samples=[], facts={})

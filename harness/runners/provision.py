@@ -105,9 +105,11 @@ class ToolCache:
         source = Path(source)
         if not source.is_file():
             raise UserError(f"{source} is not a file. Pass the path of a benchmark_model binary.")
-        head = source.read_bytes()[:4]
-        if head != b"\x7fELF":
-            raise UserError(f"{source} is not an ELF executable; benchmark_model binaries are ELF files.")
+        with open(source, "rb") as f:
+            head = f.read(4)
+        if head != b"\x7fELF" and not head.startswith(b"#!"):
+            raise UserError(f"{source} is not an executable (ELF binary or #! script); "
+                            "pass the benchmark_model binary itself.")
         digest = sha256_file(source)
         entry = ToolEntry(abi=abi, version=version, family=family, sha256=digest, bytes=source.stat().st_size,
                           source=origin or str(source.resolve()),
