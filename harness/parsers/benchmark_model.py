@@ -502,6 +502,14 @@ def _warmup_and_regular(seg: _Segment) -> tuple[dict[str, float] | None, dict[st
     return None, (seg.stats[0][1] if seg.stats else None)
 
 
+def _model_name(graph: str | None) -> str | None:
+    """``/data/local/tmp/mobilenet_v1.tflite`` -> ``mobilenet_v1``."""
+    if not graph:
+        return None
+    base = graph.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return base[:-7] if base.endswith(".tflite") else base
+
+
 def _build_run(seg: _Segment, csv_file: bool) -> dict[str, Any]:
     warmup, regular = _warmup_and_regular(seg)
     lat: dict[str, Any] = {"count": None, "mean_us": None, "std_us": None, "min_us": None, "max_us": None,
@@ -552,14 +560,10 @@ def _build_run(seg: _Segment, csv_file: bool) -> dict[str, Any]:
         notes.append("profile file only: latency is in the tool's stdout")
     profiled = bool(seg.ops) or seg.tables > 0 or seg.params.get("Enable op profiling") in ("1", "true") \
         or seg.params.get("Use profiler") in ("1", "true")
-    model_name = None
-    if graph:
-        base = graph.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-        model_name = base[:-7] if base.endswith(".tflite") else base
     return {
         "runner": RUNNER,
         "runtime": "litert_compiled_model" if seg.litert_tool else "tflite_interpreter",
-        "model_name": model_name,
+        "model_name": _model_name(graph),
         "mode": "profile" if profiled else "latency",
         "threads": _threads(seg),
         "delegate": _delegate(seg),
@@ -623,20 +627,12 @@ def parse_proto(data: bytes) -> ParsedBenchmark:
             for r in rows:
                 r.pop("_total_us")
             ops.extend(rows)
-    run = {
-        "runner": RUNNER, "runtime": "tflite_interpreter", "model_name": msg.model_name or None,
-        "mode": "profile", "status": "ok", "error_class": None, "error_message": None,
-        "notes": "profile file only: latency is in the tool's stdout",
-    }
-    parsed = ParsedRun(run=run, ops=ops, raw=str(msg)[:100_000])
-    run["delegate"] = _delegate_of_ops(ops)
-    return ParsedBenchmark("proto", [parsed])
-
-
-def _delegate_of_ops(ops: list[dict[str, Any]]) -> str | None:
     seg = _Segment()
     seg.ops = ops
-    return _delegate(seg) if ops else None
+    seg.tables = 1
+    seg.params["Graph"] = msg.model_name
+    run = _build_run(seg, csv_file=True)
+    return ParsedBenchmark("proto", [ParsedRun(run=run, ops=ops, raw=str(msg)[:100_000])])
 
 
 # --- dispatch --------------------------------------------------------------------------------
