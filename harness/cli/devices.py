@@ -11,26 +11,68 @@ app = typer.Typer(help="List devices and show their facts.", invoke_without_comm
 def devices(
     ctx: typer.Context,
     inventory: str | None = typer.Option(None, "--inventory", help="The inventory file (devices.toml)."),
+    adb_server: str | None = typer.Option(
+        None, "--adb-server", help="Also list what this adb server (HOST:PORT) sees; '' for the default one."
+    ),
 ) -> None:
-    """List the configured devices (the built-in `local` is always there)."""
+    """List configured devices with their state, and devices the adb servers see (with what to do)."""
     if ctx.invoked_subcommand is not None:
         return
     import pandas as pd
 
     from harness.cli import render
     from harness.config import load_inventory
+    from harness.errors import TransportError
+    from harness.transport.adb import STATE_ADVICE, list_server_devices
 
     inv = load_inventory(inventory)
-    rows = [
-        {
-            "name": d.name,
-            "transport": d.transport,
-            "runner": d.default_runner,
+    servers: dict[str, list[dict[str, str]] | str] = {}
+    for d in inv.devices.values():
+        if d.transport == "adb":
+            key = d.adb_server or ""
+            if key not in servers:
+                try:
+                    servers[key] = list_server_devices(d.adb_server)
+                except TransportError as exc:
+                    servers[key] = str(exc)
+    if adb_server is not None and adb_server not in servers:
+        try:
+            servers[adb_server] = list_server_devices(adb_server or None)
+        except TransportError as exc:
+            servers[adb_server] = str(exc)
+    rows = []
+    seen: set[tuple[str, str]] = set()
+    for d in inv.devices.values():
+        state, advice = "", ""
+        if d.transport == "adb":
+            listing = servers.get(d.adb_server or "")
+            if isinstance(listing, str):
+                state, advice = "unreachable", listing
+            else:
+                match = [x for x in listing or [] if x["serial"] == d.serial]
+                state = match[0]["state"] if match else "missing"
+                seen.add((d.adb_server or "", str(d.serial)))
+                advice = "" if state == "device" else STATE_ADVICE.get(state, "check `adb devices -l`")
+        elif d.transport == "local":
+            state = "device"
+        rows.append({
+            "name": d.name, "transport": d.transport, "runner": d.default_runner,
             "address": d.serial or (f"{d.user + '@' if d.user else ''}{d.host}" if d.host else "this host"),
-            "tags": ",".join(d.tags),
-        }
-        for d in inv.devices.values()
-    ]
+            "state": state, "what to do": advice, "tags": ",".join(d.tags),
+        })
+    for server, listing in servers.items():
+        if isinstance(listing, str):
+            continue
+        for x in listing:
+            if (server, x["serial"]) in seen:
+                continue
+            rows.append({
+                "name": "(not in inventory)", "transport": "adb", "runner": "benchmark_model",
+                "address": f"{x['serial']} @ {x['server']}", "state": x["state"],
+                "what to do": "add it to devices.toml to use it" if x["state"] == "device"
+                else STATE_ADVICE.get(x["state"], "check `adb devices -l`"),
+                "tags": x.get("model", ""),
+            })
     source = inv.source or "built-in (no devices.toml found)"
     render.table(pd.DataFrame(rows), title=f"devices ({source})")
 

@@ -31,7 +31,9 @@ def info(message: str) -> None:
     console(stderr=True).print(message, markup=False, soft_wrap=True)
 
 
-FLEX_COLUMNS = {"top_ops", "run_id", "error_message", "op_type", "op_name", "value", "address", "variants"}
+FLEX_COLUMNS = {
+    "top_ops", "run_id", "error_message", "op_type", "op_name", "value", "address", "variants", "what to do",
+}
 
 
 def table(frame: Any, title: str | None = None) -> None:

@@ -57,6 +57,28 @@ def server_address(adb_server: str | None) -> tuple[str, int]:
     return "127.0.0.1", int(port) if port and port.isdigit() else 5037
 
 
+def connect_client(adb_server: str | None, socket_timeout: float = 30) -> Any:
+    """An adbutils client for a server that is known to be up.
+
+    adbutils, finding no server, silently runs `adb start-server` on the default port (whatever
+    port was asked for). The harness never starts servers behind the user's back: it checks
+    the port itself first and says what to do.
+    """
+    import adbutils
+
+    host, port = server_address(adb_server)
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            pass
+    except OSError as exc:
+        raise TransportError(
+            f"no adb server answers at {host}:{port} ({exc.strerror or exc}); start one with "
+            f"`adb -P {port} start-server` (or `adb -a -P {port} nodaemon server` on a farm host), "
+            "or fix adb_server in the inventory"
+        ) from exc
+    return adbutils.AdbClient(host=host, port=port, socket_timeout=socket_timeout)
+
+
 def _mapped(exc: BaseException, what: str) -> TransportError:
     return TransportError(f"{what}: {type(exc).__name__}: {exc}".rstrip(": "))
 
@@ -83,10 +105,7 @@ class AdbTransport:
 
     # lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
-        import adbutils
-
-        host, port = server_address(self.adb_server)
-        self._client = adbutils.AdbClient(host=host, port=port, socket_timeout=30)
+        self._client = connect_client(self.adb_server)
         state = self.state()
         if state != "device":
             advice = STATE_ADVICE.get(state, "check `adb devices -l`")
@@ -299,10 +318,8 @@ class AdbTransport:
 
 def list_server_devices(adb_server: str | None = None) -> list[dict[str, str]]:
     """Devices an adb server knows, with their state: [{serial, state, model?}]."""
-    import adbutils
-
     host, port = server_address(adb_server)
-    client = adbutils.AdbClient(host=host, port=port, socket_timeout=10)
+    client = connect_client(adb_server, socket_timeout=10)
     try:
         infos = client.list(extended=True)
     except Exception as exc:
