@@ -11,6 +11,7 @@ import typer
 
 from harness import __version__
 from harness.cli import devices as devices_cli
+from harness.cli import import_
 from harness.cli import models as models_cli
 from harness.cli import results as results_cli
 from harness.cli import run as run_cli
@@ -48,6 +49,7 @@ app.add_typer(models_cli.app, name="models")
 app.add_typer(results_cli.app, name="results")
 app.add_typer(devices_cli.app, name="devices")
 app.add_typer(tools_cli.app, name="tools")
+app.command("import")(import_.import_)
 
 
 def main(argv: list[str] | None = None) -> None:
