@@ -191,8 +191,12 @@ class BenchmarkModelRunner(RunnerBase):
             profile = bm.parse_csv(output.files[PROFILE_NAME].decode("utf-8", errors="replace"))
             if profile.runs:
                 ops = list(profile.runs[0].ops)
+                # with the profile in a file, stdout has no invoke total; the file has it
+                if run.get("profile_invoke_us") is None:
+                    run["profile_invoke_us"] = profile.runs[0].run.get("profile_invoke_us")
         run["runner_version"] = self.version
-        run["runtime"] = f"benchmark_model ({self.tool.family if self.tool else 'unknown'})"
+        if not run.get("runtime") and self.tool is not None:
+            run["runtime"] = "tflite_interpreter" if self.tool.family == "classic" else "litert_compiled_model"
         run["runtime_version"] = self.version
         if output.command.exit_code != 0 and run.get("status") == "ok":
             run["status"] = "failed"

@@ -27,7 +27,8 @@ def test_run_through_benchmark_model_lands_runs_and_csv_ops(harness_cli, bm_devi
     assert proc.returncode == 0, proc.stdout + proc.stderr
     res = load_results(bm_device / "r")
     assert (res.runs["status"] == "ok").all() and set(res.runs["runner"]) == {"benchmark_model"}
-    assert res.runs["runtime"].str.contains("classic").all()
+    assert set(res.runs["runtime"]) == {"tflite_interpreter"}
+    assert res.runs[res.runs["mode"] == "profile"]["profile_invoke_us"].notna().all()
     lat = res.runs[res.runs["mode"] == "latency"]
     # values of the recording (cnn_dynamic_csv-mode_stdout.txt): count=26421 ... median=35
     assert list(lat["count"]) == [26421, 26421] and list(lat["p50_us"]) == [35.0, 35.0]
