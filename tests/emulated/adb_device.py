@@ -81,7 +81,7 @@ class DeviceSpec:
     shell_v2: bool = True
     # x86_64: host Python made visible as the device's python/python3 (default: the one running this).
     python: str | None = None
-    # aarch64: the unpacked root file system (default: build_arm64_rootfs.ensure_rootfs()).
+    # aarch64: the unpacked root file system (default: arm64_rootfs.ensure_rootfs()).
     rootfs: str | None = None
 
     def all_props(self) -> dict[str, str]:
@@ -334,17 +334,12 @@ class AdbDevice:
             root = self.dir / "root"
             env.update(DEV_SKELETON="1", DEV_SYS="1", DEV_RO_BINDS=":".join(self._python_binds()))
         else:
-            if self.spec.rootfs:
-                root = Path(self.spec.rootfs)
-            else:
-                from tests.emulated import build_arm64_rootfs
+            from tests.emulated import arm64_rootfs
 
-                root = build_arm64_rootfs.ensure_rootfs()
-            if not (root / "opt/venv/bin").is_dir():
+            root = Path(self.spec.rootfs) if self.spec.rootfs else arm64_rootfs.ensure_rootfs()
+            if not (root / ".harness-rootfs-complete").is_file():
                 raise DeviceError(f"{root} is not an arm64 root file system made by build_arm64_rootfs.sh")
-            from tests.emulated import qemu
-
-            qemu.ensure_binfmt()
+            arm64_rootfs.ensure_binfmt()
             env.update(DEV_SKELETON="0", DEV_SYS="0", DEV_RO_BINDS="")
         env["DEV_ROOT"] = str(root)
         return root, env

@@ -10,7 +10,7 @@ them into `${XDG_CACHE_HOME:-~/.cache}/harness-tests/adbd-<arch>/`. Run adbd fro
 Idempotent and cached: a finished folder holds `.complete`; a second call is a stat. A file lock makes
 concurrent callers (pytest workers, engineers) wait for each other.
 
-    python -m tests.emulated.adbd_fetch [--arch amd64 --arch arm64]
+    python -m tests.emulated.adbd_fetch [--arch amd64 --arch arm64] [--print-mirror]
 """
 
 from __future__ import annotations
@@ -213,7 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", action="append", choices=ARCHES, help="default: both")
     parser.add_argument("--force", action="store_true", help="fetch again even if cached")
+    parser.add_argument("--print-mirror", action="store_true", help="print the system's Debian mirror and exit")
     args = parser.parse_args(argv)
+    if args.print_mirror:
+        print(system_mirror()[0])
+        return 0
     for arch in args.arch or ARCHES:
         try:
             path = fetch_adbd(arch, force=args.force)
