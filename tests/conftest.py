@@ -9,6 +9,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# emulated Android devices (real adbd in namespaces behind Debian's adb server)
+pytest_plugins = ["tests.emulated.fixtures"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-device", action="store_true", help="run tests/device against real hardware")

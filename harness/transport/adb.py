@@ -260,7 +260,7 @@ class AdbTransport:
         marker = f"HARNESS-EXIT-{nonce}:"
         wrapped = (
             f"mkdir -p {shlex.quote(self._workdir)}; sh -c {shlex.quote(cmd)} 2>{shlex.quote(err_file)} "
-            f"</dev/null; echo; echo {marker}$?"
+            f"</dev/null; rc=$?; echo; echo {marker}$rc"
         )
         data = self._read_all(f"shell:{wrapped}", deadline, argv, t)
         idx = data.rfind(marker.encode())
