@@ -7,6 +7,7 @@ transport.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,15 @@ def _int(v: str | None) -> int | None:
         return None
 
 
+_ON_DEVICE: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
 def _script_on_device(transport: Transport) -> str:
-    remote, _ = push_cached(transport, SCRIPT)
+    """The facts script's path on the device, pushed (or found) once per transport."""
+    remote = _ON_DEVICE.get(transport)
+    if remote is None:
+        remote, _ = push_cached(transport, SCRIPT)
+        _ON_DEVICE[transport] = remote
     return remote
 
 

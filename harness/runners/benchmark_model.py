@@ -22,7 +22,7 @@ from harness.config import Device, RunOptions
 from harness.errors import ParseError, RunnerError, TransportError, UserError
 from harness.parsers.litert import ParsedRun
 from harness.runners.base import RunnerBase, RunnerOutput
-from harness.transport.base import Transport, pull_bytes, push_cached
+from harness.transport.base import Transport, in_fresh_folder, pull_bytes, push_cached
 
 PROFILE_NAME = "ops.csv"
 _FLAG = re.compile(r"^\s*--([A-Za-z0-9_]+)=", re.MULTILINE)
@@ -160,13 +160,10 @@ class BenchmarkModelRunner(RunnerBase):
             self.prepare()
         assert self._remote is not None and self.tool is not None
         scratch = posixpath.join(self.transport.workdir(), "runs", uuid.uuid4().hex)
-        made = self.transport.run(["mkdir", "-p", scratch], timeout_s=30)
-        if not made.ok:
-            raise TransportError(f"{self.device.name}: cannot create {scratch}: {made.text('stderr').strip()}")
         profile_file = posixpath.join(scratch, PROFILE_NAME) if options.mode == "profile" else None
         try:
             argv = build_argv(self._remote, model_remote, options, self.flags, self.tool, profile_file)
-            command = self.transport.run(argv, timeout_s=options.timeout_s)
+            command = self.transport.run(in_fresh_folder(scratch, argv), timeout_s=options.timeout_s)
             profile = pull_bytes(self.transport, profile_file) if profile_file else None
             return RunnerOutput(command=command, files={PROFILE_NAME: profile} if profile is not None else {})
         finally:

@@ -16,7 +16,7 @@ from harness.config import Device, RunOptions
 from harness.errors import RunnerError, TransportError
 from harness.parsers.litert import ParsedRun, parse_result
 from harness.runners.base import RunnerBase, RunnerOutput
-from harness.transport.base import Transport, pull_bytes, push_cached
+from harness.transport.base import Transport, in_fresh_folder, pull_bytes, push_cached
 
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "device_scripts" / "litert_runner.py"
 RESULT_NAME = "result.json"
@@ -71,13 +71,11 @@ class LitertRunner(RunnerBase):
         assert self._script is not None
         scratch = posixpath.join(self.transport.workdir(), "runs", uuid.uuid4().hex)
         out = posixpath.join(scratch, RESULT_NAME)
-        made = self.transport.run(["mkdir", "-p", scratch], timeout_s=30)
-        if not made.ok:
-            raise TransportError(f"{self.device.name}: cannot create {scratch}: {made.text('stderr').strip()}")
         try:
-            argv = runner_argv(self.python(), self._script, model_remote, out, options)
-            command = self.transport.run(argv, timeout_s=options.timeout_s, cwd=None)
-            result = pull_bytes(self.transport, out)
+            argv = in_fresh_folder(scratch, runner_argv(self.python(), self._script, model_remote, out, options))
+            command = self.transport.run(argv, timeout_s=options.timeout_s)
+            # exit 0 (ok) and 3 (failed, result written) both leave a result file
+            result = pull_bytes(self.transport, out, expected=command.exit_code in (0, 3))
             if result is None and command.exit_code != 0:
                 tail = (command.text("stderr").strip() or command.text().strip())[-400:]
                 raise RunnerError(
