@@ -42,6 +42,9 @@ def run(
     kernels: str = typer.Option(
         "xnnpack", "--kernels", help="Kernels of the latency runs: xnnpack, or builtin (XNNPACK off)."
     ),
+    profile_kernels: str = typer.Option(
+        "xnnpack,builtin", "--profile-kernels", help="Kernel modes of the profile runs (comma-separated)."
+    ),
     min_runs: int = typer.Option(50, "--min-runs", help="Timed invokes per run, at least."),
     min_seconds: float = typer.Option(1.0, "--min-seconds", help="Seconds of timed invokes per run, at least."),
     max_seconds: float = typer.Option(150.0, "--max-seconds", help="Stop timing a run after this long."),
@@ -74,7 +77,7 @@ def _run(args: dict[str, Any]) -> None:
     from harness.cli import render
     from harness.config import RUNNERS, RunOptions, load_inventory, parse_variants
     from harness.errors import UserError
-    from harness.plan import build_plan
+    from harness.plan import KERNELS, build_plan
     from harness.prepare import parse_int_list, resolve_models
     from harness.runners.benchmark_model import BenchmarkFlags
     from harness.store import Store
@@ -95,8 +98,12 @@ def _run(args: dict[str, Any]) -> None:
         model=args["model"], example=args["example"], variants=variants,
         calibration=args["calibration"], warn=render.warn,
     )
+    profile_kernels = [k.strip() for k in args["profile_kernels"].split(",") if k.strip()]
+    if not profile_kernels or any(k not in KERNELS for k in profile_kernels):
+        raise UserError(f"--profile-kernels takes {', '.join(KERNELS)} (comma-separated), got "
+                        f"{args['profile_kernels']!r}.")
     plan = build_plan([device.name], model_name, list(files), threads, args["repeats"],
-                      profile=args["profile"], kernels=args["kernels"])
+                      profile=args["profile"], kernels=args["kernels"], profile_kernels=profile_kernels)
     store = Store(args["results"])
     campaign = args["campaign"] or f"{time.strftime('%Y%m%d-%H%M%S')}-{device.name}-{model_name}"
     meta = _campaign_meta(campaign, device.name, model_name, files, args, plan)
@@ -129,7 +136,8 @@ def _campaign_meta(campaign: str, device: str, model_name: str, files: dict[str,
         "devices": [device],
         "model_name": model_name,
         "variants": {v: {"path": str(m.path), "sha256": m.sha256, "bytes": m.bytes} for v, m in files.items()},
-        "options": {k: args[k] for k in ("threads", "repeats", "profile", "kernels", "min_runs", "min_seconds",
+        "options": {k: args[k] for k in ("threads", "repeats", "profile", "kernels", "profile_kernels", "min_runs",
+                                         "min_seconds",
                                          "max_seconds", "warmup_runs", "profile_runs")},
         "plan": [item.key for item in plan],
     }

@@ -180,3 +180,23 @@ def test_push_cut_on_the_way_never_leaves_a_file_that_looks_complete(make_adb_fa
             assert "big.tflite" not in listing  # only a .partial may remain
         remote, sent = push_cached(t, blob)  # and the retry lands it whole
         assert sent == 128 << 20
+
+
+@pytest.mark.slow
+def test_harness_run_on_the_arm64_device_under_qemu(adb_farm_arm64, harness_cli, tmp_path):
+    """The litert runner's real aarch64 kernels, through adbd running in an arm64 root file system."""
+    inv = _inventory(tmp_path / "devices.toml", adb_farm_arm64, runner="litert")
+    proc = harness_cli("run", "--inventory", str(inv), "--device", "emu0", "--example", "tiny_cnn",
+                       "--variants", "fp32,int8", "--kernels", "builtin", "--profile-kernels", "builtin",
+                       "--min-runs", "3", "--min-seconds", "0",
+                       "--repeats", "1", "--profile-runs", "3", "--results", "r", timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = load_results(tmp_path / "r")
+    assert (res.runs["status"] == "ok").all(), res.runs[["run_id", "error_message"]]
+    assert set(res.runs["abi"]) == {"arm64-v8a"}
+    for run_id in res.runs["run_id"]:
+        campaign, key = run_id.split("/")
+        result = (tmp_path / "r" / campaign / "runs" / key / "raw" / "result.json").read_text()
+        assert '"machine": "aarch64"' in result
+    builtin = res.ops[res.ops["run_id"].str.contains("int8.t1.profile.builtin")]
+    assert builtin["node_index"].notna().all() and "CONV_2D" in set(builtin["op_type"])
