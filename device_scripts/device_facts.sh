@@ -38,7 +38,8 @@ if [ -r /etc/os-release ]; then
 fi
 if command -v getprop >/dev/null 2>&1; then
   for k in ro.product.model ro.product.manufacturer ro.soc.model ro.board.platform \
-           ro.product.cpu.abilist ro.build.version.sdk ro.build.fingerprint ro.kernel.qemu; do
+           ro.product.cpu.abilist ro.build.version.sdk ro.build.fingerprint ro.kernel.qemu \
+           ro.boot.qemu ro.hardware; do
     v=$(getprop "$k" 2>/dev/null)
     [ -n "$v" ] && echo "prop.$k=$v"
   done
@@ -58,6 +59,10 @@ for c in /sys/devices/system/cpu/cpu[0-9]*; do
   g=$(rd "$c/cpufreq/scaling_governor")
   echo "cpufreq.${c##*/}=${f:-}:${g:-}"
 done
+if command -v dumpsys >/dev/null 2>&1; then
+  s=$(dumpsys thermalservice 2>/dev/null | grep -m 1 'Thermal Status:' | sed 's/.*Thermal Status: *//')
+  [ -n "$s" ] && echo "thermal.status=$s"
+fi
 if [ -r /sys/class/power_supply/battery/capacity ]; then
   echo "battery.level=$(rd /sys/class/power_supply/battery/capacity)"
 fi

@@ -34,7 +34,12 @@ def parse_facts(text: str) -> dict[str, Any]:
     facts["abi"] = facts["abis"][0] if facts["abis"] else raw.get("uname.m")
     facts["sdk"] = _int(prop.get("ro.build.version.sdk"))
     facts["fingerprint"] = prop.get("ro.build.fingerprint")
-    facts["emulator"] = prop.get("ro.kernel.qemu") == "1" if prop else None
+    facts["emulator"] = (
+        prop.get("ro.kernel.qemu") == "1" or prop.get("ro.boot.qemu") == "1"
+        or prop.get("ro.hardware") in ("ranchu", "goldfish", "cutf_cvm")
+    ) if prop else None
+    # Android's thermal status: 0 none, 1 light, 2 moderate, 3 severe, 4 critical, 5 emergency, 6 shutdown
+    facts["thermal_status"] = _int(raw.get("thermal.status"))
     osname = raw.get("os.pretty") or " ".join(x for x in (raw.get("uname.s"), raw.get("uname.r")) if x)
     if facts["sdk"] is not None:
         osname = f"Android SDK {facts['sdk']}"

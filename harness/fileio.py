@@ -40,3 +40,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, obj: Any, indent: int = 1) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=indent, default=str) + "\n").encode())
+
+
+def safe_local_path(dest_dir: Path, name: str) -> Path:
+    """``dest_dir / name``, refusing names (e.g. pulled from a device) that would land outside it."""
+    dest = dest_dir.resolve()
+    target = (dest / name).resolve()
+    if name.startswith(("/", "\\")) or target == dest or dest not in target.parents:
+        raise ValueError(f"refusing to write {name!r}: it would land outside {dest_dir}")
+    return target

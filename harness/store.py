@@ -25,7 +25,7 @@ from typing import Any
 
 from harness import schema
 from harness.errors import StoreError
-from harness.fileio import atomic_write_json
+from harness.fileio import atomic_write_json, safe_local_path
 
 DEFAULT_STORE = Path("results")
 CAMPAIGN_FILE = "campaign.json"
@@ -114,9 +114,10 @@ class Store:
         incoming = Path(tempfile.mkdtemp(prefix=f".incoming-{key}-", dir=parent))
         try:
             for name, data in (raw_files or {}).items():
-                target = (incoming / "raw" / name).resolve()
-                if incoming.resolve() not in target.parents:
-                    raise StoreError(f"refusing raw file name {name!r}: outside the run folder")
+                try:
+                    target = safe_local_path(incoming / "raw", name)
+                except ValueError as exc:
+                    raise StoreError(str(exc)) from exc
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
             atomic_write_json(incoming / RUN_FILE, body)

@@ -113,12 +113,3 @@ def pull_bytes(transport: Transport, remote: str, *, expected: bool = False) -> 
         local = Path(tmp) / posixpath.basename(remote)
         transport.pull(remote, local)
         return local.read_bytes()
-
-
-def safe_local_path(dest_dir: Path, name: str) -> Path:
-    """``dest_dir / name``, refusing names that would land outside ``dest_dir``."""
-    dest = dest_dir.resolve()
-    target = (dest / name).resolve()
-    if name.startswith(("/", "\\")) or (target != dest and dest not in target.parents):
-        raise TransportError(f"refusing to write {name!r}: it would land outside {dest_dir}")
-    return target

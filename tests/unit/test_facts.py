@@ -24,6 +24,7 @@ cpufreq.cpu1=1803000:sched_pixel
 cpufreq.cpu4=2348000:sched_pixel
 cpufreq.cpu6=2850000:sched_pixel
 battery.level=87
+thermal.status=1
 thermal.thermal_zone0=BIG:41200
 thermal.thermal_zone1=LITTLE:38900
 battery.temp=312
@@ -39,6 +40,12 @@ def test_phone_facts():
     assert f["clusters"][0]["cpus"] == ["cpu6"]
     assert f["governors"]["cpu4"] == "sched_pixel"
     assert f["max_temp_c"] == 41.2 and f["battery_temp_c"] == 31.2 and f["battery_level"] == 87
+    assert f["thermal_status"] == 1 and f["emulator"] is False
+
+
+def test_emulator_is_recognised():
+    assert parse_facts("prop.ro.hardware=ranchu\nprop.ro.build.version.sdk=34\n")["emulator"] is True
+    assert parse_facts("prop.ro.kernel.qemu=1\n")["emulator"] is True
 
 
 def test_board_facts_without_props():

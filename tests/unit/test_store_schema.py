@@ -54,6 +54,14 @@ def test_unknown_columns_are_refused_before_writing(tmp_path):
     assert not (tmp_path / "c1/runs/a").exists()
 
 
+def test_raw_file_names_from_a_device_cannot_escape_the_run_folder(tmp_path):
+    store = Store(tmp_path)
+    for bad in ("../../../evil", "/etc/passwd"):
+        with pytest.raises(StoreError, match="outside"):
+            store.land_run("c1", "a", _record("c1/a"), {bad: b"x"})
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "c1/runs/a").exists()
+
+
 def test_half_written_incoming_folders_are_ignored(tmp_path):
     store = Store(tmp_path)
     store.land_run("c1", "a", _record("c1/a"))

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import DeadlineExceeded, TransportError
-from harness.fileio import sha256_file
-from harness.transport.base import push_cached, safe_local_path
+from harness.fileio import safe_local_path, sha256_file
+from harness.transport.base import push_cached
 from harness.transport.local import LocalTransport
 
 
@@ -61,6 +61,6 @@ def test_push_cached_pushes_once(transport, tmp_path):
 
 def test_safe_local_path_refuses_escapes(tmp_path):
     assert safe_local_path(tmp_path, "raw/result.json") == (tmp_path / "raw/result.json").resolve()
-    for bad in ("../x", "/etc/passwd", "raw/../../x"):
-        with pytest.raises(TransportError, match="outside"):
+    for bad in ("../x", "/etc/passwd", "raw/../../x", "."):
+        with pytest.raises(ValueError, match="outside"):
             safe_local_path(tmp_path, bad)
