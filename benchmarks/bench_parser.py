@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import statistics
 import sys
@@ -52,18 +50,6 @@ def _grow(text: str, rows: int) -> str:
     return "\n".join(lines[:head] + out + lines[end:]) + "\n"
 
 
-def _machine() -> str:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.machine()} {cpu} x{os.cpu_count()}, Python {platform.python_version()}"
-
-
 def _measure(data: bytes, rows: int, repeats: int) -> dict:
     parsed = parse(data)  # warm-up, and a check that every row was read
     got = sum(1 for r in parsed.runs for o in r.ops if o["phase"] == "invoke")
@@ -93,7 +79,9 @@ def main() -> None:
         "csv (cnn_dynamic_ops.csv)": _grow((DATA / "cnn_dynamic_ops.csv").read_text(), args.rows),
     }
     results = {name: _measure(text.encode(), args.rows, args.repeats) for name, text in cases.items()}
-    machine = _machine()
+    from run_all import machine as describe_machine
+
+    machine = describe_machine()
     print(f"benchmark_model parser, {args.rows} Run Order rows, median of {args.repeats} ({machine})\n")
     print("| input | rows | MB | median s | rows/s (median) | target |")
     print("|---|---:|---:|---:|---:|---|")
