@@ -583,21 +583,37 @@ def _build_run(seg: _Segment, csv_file: bool) -> dict[str, Any]:
 
 
 # --- proto -----------------------------------------------------------------------------------
-def _profiling_pb2() -> Any:
+PROFILE_MESSAGE = "tflite.profiling.BenchmarkProfilingData"
+
+
+def profiling_message(name: str = PROFILE_MESSAGE) -> Any:
+    """The message class of ``tflite.profiling.<name>``.
+
+    The schema ships in ai-edge-litert (``profiling_info_pb2``) and in TensorFlow; whichever was
+    imported first registered it in protobuf's default pool, and importing the other then fails
+    with "duplicate symbol". So look in the pool first, and import the wheel's copy only if
+    nobody has registered it yet.
+    """
+    from google.protobuf import descriptor_pool, message_factory
+
+    pool = descriptor_pool.Default()
     try:
-        from ai_edge_litert import profiling_info_pb2
-    except ImportError as exc:  # pragma: no cover - ai-edge-litert is a dependency
-        raise ParseError("BenchmarkProfilingData", "reading proto profiles needs the ai-edge-litert package "
-                         "(pip install ai-edge-litert)") from exc
-    return profiling_info_pb2
+        descriptor = pool.FindMessageTypeByName(name)
+    except KeyError:
+        try:
+            from ai_edge_litert import profiling_info_pb2  # noqa: F401  (registers the schema)
+        except ImportError as exc:  # pragma: no cover - ai-edge-litert is a dependency
+            raise ParseError("BenchmarkProfilingData", "reading proto profiles needs the ai-edge-litert "
+                             "package (pip install ai-edge-litert)") from exc
+        descriptor = pool.FindMessageTypeByName(name)
+    return message_factory.GetMessageClass(descriptor)
 
 
 def parse_proto(data: bytes) -> ParsedBenchmark:
     """A binary ``tflite.profiling.BenchmarkProfilingData`` (``--op_profiling_output_mode=proto``)."""
-    pb2 = _profiling_pb2()
     from google.protobuf.message import DecodeError
 
-    msg = pb2.BenchmarkProfilingData()
+    msg = profiling_message()()
     try:
         msg.ParseFromString(data)
     except DecodeError as exc:

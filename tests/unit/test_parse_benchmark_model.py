@@ -444,24 +444,25 @@ def test_failure_classes(tail, cls, reason):
 # --- proto ----------------------------------------------------------------------------------
 def proto_bytes() -> bytes:
     """CONSTRUCTED: no real proto profile exists here; built with the wheel's own profiling_info_pb2."""
-    from ai_edge_litert import profiling_info_pb2 as pb
+    from harness.parsers.benchmark_model import profiling_message
 
-    data = pb.BenchmarkProfilingData(model_name="tiny.tflite")
+    stat = profiling_message("tflite.profiling.OpProfilingStat")
+    data = profiling_message()(model_name="tiny.tflite")
     sg = data.init_profile.subgraph_profiles.add(subgraph_index=0, subgraph_name="main")
     op = sg.per_op_profiles.add(node_type="AllocateTensors", name="AllocateTensors/0", run_order=0, times_called=1)
-    op.inference_microseconds.CopyFrom(pb.OpProfilingStat(first=120, last=120, avg=120, sum=120, count=1))
-    op.mem_kb.CopyFrom(pb.OpProfilingStat(first=444, last=444, count=1))
+    op.inference_microseconds.CopyFrom(stat(first=120, last=120, avg=120, sum=120, count=1))
+    op.mem_kb.CopyFrom(stat(first=444, last=444, count=1))
     sg = data.runtime_profile.subgraph_profiles.add(subgraph_index=0, subgraph_name="main")
     rows = [("CONV_2D", "[a, b]:1", 1, 2, 300, 30_000, 100), ("Fully Connected (NC, F32) GEMM",
             "Delegate/Fully Connected (NC, F32) GEMM:0", 0, 1, 10, 10_000, 100)]
     for node_type, name, order, calls, first, total, runs in rows:
         op = sg.per_op_profiles.add(node_type=node_type, name=name, run_order=order, times_called=calls)
-        op.inference_microseconds.CopyFrom(pb.OpProfilingStat(first=first, sum=total, count=calls * runs,
+        op.inference_microseconds.CopyFrom(stat(first=first, sum=total, count=calls * runs,
                                                               avg=total // (calls * runs)))
     d = data.runtime_profile.delegate_profiles.add(delegate_name="XNNPACK")
     op = d.per_op_profiles.add(node_type="DelegateOpInvoke", name="Delegate/TfLiteXNNPackDelegate:0",
                                run_order=0, times_called=1)
-    op.inference_microseconds.CopyFrom(pb.OpProfilingStat(first=5, sum=500, count=100, avg=5))
+    op.inference_microseconds.CopyFrom(stat(first=5, sum=500, count=100, avg=5))
     return data.SerializeToString()
 
 
