@@ -36,6 +36,18 @@ if [ -r /etc/os-release ]; then
   p=$(grep '^PRETTY_NAME=' /etc/os-release | head -n 1 | cut -d= -f2- | tr -d '"')
   [ -n "$p" ] && echo "os.pretty=$p"
 fi
+if command -v vcgencmd >/dev/null 2>&1; then
+  t=$(vcgencmd get_throttled 2>/dev/null | cut -d= -f2)
+  [ -n "$t" ] && echo "rpi.throttled=$t"
+fi
+g=$(getconf GNU_LIBC_VERSION 2>/dev/null | cut -d' ' -f2)
+[ -n "$g" ] && echo "glibc=$g"
+for p in python3 python; do
+  if command -v "$p" >/dev/null 2>&1; then
+    echo "python=$("$p" -c 'import platform; print(platform.python_version())' 2>/dev/null)"
+    break
+  fi
+done
 if command -v getprop >/dev/null 2>&1; then
   for k in ro.product.model ro.product.manufacturer ro.soc.model ro.board.platform \
            ro.product.cpu.abilist ro.build.version.sdk ro.build.fingerprint ro.kernel.qemu \

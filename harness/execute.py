@@ -56,10 +56,14 @@ def open_transport(device: Device) -> Transport:
 
         assert device.serial is not None  # the inventory insists
         return AdbTransport(device.name, device.serial, device.adb_server, device.workdir)
-    raise HarnessError(
-        f"device {device.name!r} uses transport {device.transport!r}, which this version of "
-        "harness cannot drive yet; use a local or adb device."
-    )
+    if device.transport == "ssh":
+        from harness.transport.ssh import SshTransport
+
+        assert device.host is not None  # the inventory insists
+        return SshTransport(device.name, device.host, port=device.port, user=device.user, key=device.key,
+                            known_hosts=device.known_hosts, host_key_policy=device.host_key_policy,
+                            workdir=device.workdir)
+    raise HarnessError(f"device {device.name!r} uses transport {device.transport!r}, which harness does not know")
 
 
 def make_runner(name: str, device: Device, transport: Transport, facts: Mapping[str, Any],

@@ -61,8 +61,28 @@ def parse_facts(text: str) -> dict[str, Any]:
     facts["governors"] = governors or None
     facts["clusters"] = _clusters(freqs)
     facts["battery_level"] = _int(raw.get("battery.level"))
+    facts["glibc"] = raw.get("glibc")
+    facts["python"] = raw.get("python") or None
+    facts.update(parse_throttled(raw.get("rpi.throttled")))
     facts.update(parse_thermal(text))
     return facts
+
+
+# vcgencmd get_throttled bits (Raspberry Pi firmware documentation)
+_THROTTLE_BITS = {0: "under-voltage", 1: "arm frequency capped", 2: "throttled", 3: "soft temperature limit"}
+
+
+def parse_throttled(value: str | None) -> dict[str, Any]:
+    """Raspberry Pi throttling: what is happening now and what has happened since boot."""
+    if not value:
+        return {"throttled_now": None, "throttled_since_boot": None}
+    try:
+        bits = int(value, 16)
+    except ValueError:
+        return {"throttled_now": None, "throttled_since_boot": None}
+    now = [name for b, name in _THROTTLE_BITS.items() if bits & (1 << b)]
+    since = [name for b, name in _THROTTLE_BITS.items() if bits & (1 << (b + 16))]
+    return {"throttled_now": now, "throttled_since_boot": since}
 
 
 def parse_thermal(text: str) -> dict[str, Any]:

@@ -58,3 +58,12 @@ def test_unreadable_facts_stay_null():
     f = parse_facts("")
     assert f["cores"] is None and f["max_temp_c"] is None and f["clusters"] is None
     assert parse_thermal("thermal.thermal_zone0=x:notanumber\n")["max_temp_c"] is None
+
+
+def test_raspberry_pi_throttling_and_versions():
+    f = parse_facts("dt.model=Raspberry Pi 5 Model B Rev 1.0\nrpi.throttled=0x50005\nglibc=2.36\npython=3.11.2\n")
+    assert f["throttled_now"] == ["under-voltage", "throttled"]
+    assert f["throttled_since_boot"] == ["under-voltage", "throttled"]
+    assert f["glibc"] == "2.36" and f["python"] == "3.11.2"
+    assert parse_facts("rpi.throttled=0x0\n")["throttled_now"] == []
+    assert parse_facts("")["throttled_now"] is None

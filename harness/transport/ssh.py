@@ -1,0 +1,309 @@
+"""Raspberry Pi and ARM Linux boards over SSH (paramiko), with verified host keys.
+
+- Host keys are checked against known_hosts (the inventory's, else the user's). An unknown or
+  changed key refuses the connection with its fingerprint and the exact command to accept it.
+  ``host_key_policy = "accept-new"`` (as OpenSSH's) records an unknown key on first contact;
+  a changed key is refused whatever the policy.
+- ``Host`` aliases, ``HostName``, ``Port``, ``User``, ``IdentityFile`` and
+  ``UserKnownHostsFile`` come from the user's ``~/.ssh/config``, like OpenSSH reads them.
+- Every command has a deadline enforced here (paramiko can wait forever for an exit status);
+  stdout and stderr are read together, so a command filling both cannot deadlock; past the
+  deadline the channel is closed and the board-side ``timeout`` kills the process.
+- Keepalives detect a dropped connection within a bounded time; it is a TransportError.
+- Uploads go through SFTP and are verified by the board's ``sha256sum``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import select
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DeadlineExceeded, TransportError
+from harness.fileio import sha256_file
+from harness.transport.base import CommandResult
+
+KEEPALIVE_S = 5
+DEAD_AFTER_S = 20  # keepalives unanswered for this long: the connection is gone
+POLICIES = ("strict", "accept-new")
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Where and as whom to connect, after ~/.ssh/config."""
+
+    alias: str
+    hostname: str
+    port: int
+    user: str | None
+    key: str | None
+    known_hosts: str
+
+
+def resolve_target(host: str, port: int | None = None, user: str | None = None, key: str | None = None,
+                   known_hosts: str | None = None, config_path: str | os.PathLike[str] | None = None) -> SshTarget:
+    """Apply ~/.ssh/config to the inventory's fields; the inventory wins where it says something."""
+    import paramiko
+
+    cfg: dict[str, Any] = {}
+    path = Path(config_path) if config_path else Path.home() / ".ssh" / "config"
+    if path.is_file():
+        try:
+            cfg = paramiko.SSHConfig.from_path(str(path)).lookup(host)
+        except Exception as exc:  # paramiko raises ConfigParseError and friends
+            raise TransportError(f"cannot read {path}: {exc}") from exc
+    identity = cfg.get("identityfile") or []
+    kh = cfg.get("userknownhostsfile")
+    return SshTarget(
+        alias=host,
+        hostname=cfg.get("hostname", host),
+        port=int(port or cfg.get("port") or 22),
+        user=user or cfg.get("user"),
+        key=str(Path(key).expanduser()) if key else (str(Path(identity[0]).expanduser()) if identity else None),
+        known_hosts=str(Path(known_hosts or (kh.split()[0] if kh else "~/.ssh/known_hosts")).expanduser()),
+    )
+
+
+def known_hosts_name(hostname: str, port: int) -> str:
+    return hostname if port == 22 else f"[{hostname}]:{port}"
+
+
+def fingerprint(key: Any) -> str:
+    """SHA256:... as OpenSSH prints it."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class SshTransport:
+    """One board over SSH. Constructing it does no I/O; ``open()`` connects."""
+
+    def __init__(self, name: str, host: str, *, port: int | None = None, user: str | None = None,
+                 key: str | None = None, known_hosts: str | None = None, host_key_policy: str | None = None,
+                 workdir: str | None = None, connect_timeout_s: float = 15.0,
+                 ssh_config: str | os.PathLike[str] | None = None) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.user = user
+        self.key = key
+        self.known_hosts = known_hosts
+        self.host_key_policy = host_key_policy or "strict"
+        self.connect_timeout_s = connect_timeout_s
+        self.ssh_config = ssh_config
+        self._workdir = workdir
+        self._client: Any = None
+        self._sftp: Any = None
+        self._has_timeout = False
+        self.target: SshTarget | None = None
+
+    # lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        import paramiko
+
+        if self.host_key_policy not in POLICIES:
+            raise TransportError(f"{self.name}: host_key_policy must be one of {', '.join(POLICIES)}")
+        target = resolve_target(self.host, self.port, self.user, self.key, self.known_hosts, self.ssh_config)
+        self.target = target
+        client = paramiko.SSHClient()
+        if os.path.isfile(target.known_hosts):
+            try:
+                client.load_host_keys(target.known_hosts)
+            except (OSError, paramiko.SSHException) as exc:
+                raise TransportError(f"{self.name}: cannot read {target.known_hosts}: {exc}") from exc
+        client.set_missing_host_key_policy(_Policy(self, target))
+        try:
+            client.connect(
+                target.hostname, port=target.port, username=target.user, key_filename=target.key,
+                timeout=self.connect_timeout_s, banner_timeout=self.connect_timeout_s,
+                auth_timeout=self.connect_timeout_s, allow_agent=target.key is None,
+                look_for_keys=target.key is None,
+            )
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            entry = known_hosts_name(target.hostname, target.port)
+            raise TransportError(
+                f"{self.name}: the host key of {entry} CHANGED (now {fingerprint(exc.key)}; known_hosts has "
+                f"{fingerprint(exc.expected_key)}). This may be an attack, or the board was reinstalled. If you "
+                f"trust the new key: `ssh-keygen -f {target.known_hosts} -R '{entry}'` and connect again."
+            ) from exc
+        except _UnknownHost as exc:
+            client.close()
+            raise TransportError(str(exc)) from None
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise TransportError(f"{self.name}: {target.user or 'the user'}@{target.hostname} refused our key "
+                                 f"({exc}); check `key` in the inventory and the board's authorized_keys") from exc
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            client.close()
+            raise TransportError(f"{self.name}: cannot connect to {target.hostname}:{target.port}: {exc}") from exc
+        transport = client.get_transport()
+        assert transport is not None
+        transport.set_keepalive(KEEPALIVE_S)
+        _bound_dead_peer(transport.sock)
+        transport.default_window_size = 64 << 20  # big windows: SFTP pushes at link speed
+        transport.packetizer.REKEY_BYTES = pow(2, 40)
+        transport.packetizer.REKEY_PACKETS = pow(2, 40)
+        self._client = client
+        home = self.run(["sh", "-c", 'echo "$HOME"; command -v timeout || true'], timeout_s=30).text().split("\n")
+        self._has_timeout = len(home) > 1 and bool(home[1].strip())
+        if self._workdir is None:
+            self._workdir = f"{home[0].strip() or '/tmp'}/.cache/harness"
+
+    def close(self) -> None:
+        if self._sftp is not None:
+            try:
+                self._sftp.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection
+                pass
+            self._sftp = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> SshTransport:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def workdir(self) -> str:
+        if self._workdir is None:
+            raise TransportError(f"{self.name}: transport is not open")
+        return self._workdir
+
+    # commands --------------------------------------------------------------------------
+    def run(self, argv: Sequence[str], *, timeout_s: float, cwd: str | None = None,
+            env: Mapping[str, str] | None = None) -> CommandResult:
+        if self._client is None:
+            raise TransportError(f"{self.name}: transport is not open")
+        argv = tuple(str(a) for a in argv)
+        inner = list(argv)
+        if self._has_timeout:  # the board kills it too, should our channel close go unnoticed
+            inner = ["timeout", "-s", "KILL", str(math.ceil(timeout_s) + 5), *inner]
+        cmd = shlex.join(inner)
+        if env:
+            cmd = "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()) + " " + cmd
+        if cwd:
+            cmd = f"cd {shlex.quote(cwd)} && {cmd}"
+        start = time.perf_counter()
+        deadline = time.monotonic() + timeout_s
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise TransportError(f"{self.name}: the SSH connection is gone")
+        try:
+            chan = transport.open_session(timeout=min(30.0, timeout_s))
+            chan.exec_command(cmd)
+        except Exception as exc:  # paramiko.SSHException, EOFError, OSError
+            raise TransportError(f"{self.name}: cannot start a command: {exc}") from exc
+        out, err = bytearray(), bytearray()
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DeadlineExceeded(list(argv), timeout_s)
+                select.select([chan], [], [], min(remaining, 1.0))
+                while chan.recv_ready():
+                    out += chan.recv(1 << 16)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(1 << 16)
+                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    # drain what arrived between the checks
+                    code = chan.recv_exit_status()
+                    while chan.recv_ready():
+                        out += chan.recv(1 << 16)
+                    while chan.recv_stderr_ready():
+                        err += chan.recv_stderr(1 << 16)
+                    return CommandResult(argv, code, bytes(out), bytes(err), time.perf_counter() - start)
+                if not transport.is_active() or chan.closed:
+                    raise TransportError(f"{self.name}: the SSH connection dropped while running {argv[0]}")
+        finally:
+            chan.close()
+
+    # files -----------------------------------------------------------------------------
+    def _sftp_client(self) -> Any:
+        if self._client is None:
+            raise TransportError(f"{self.name}: transport is not open")
+        if self._sftp is None:
+            try:
+                self._sftp = self._client.open_sftp()
+            except Exception as exc:
+                raise TransportError(f"{self.name}: cannot open SFTP: {exc}") from exc
+        return self._sftp
+
+    def push(self, local: Path, remote: str) -> int:
+        local = Path(local)
+        try:
+            self._sftp_client().put(str(local), remote, confirm=True)
+        except Exception as exc:
+            self._sftp = None  # a broken SFTP session is not reused
+            raise TransportError(f"{self.name}: upload of {local.name} failed: {exc}") from exc
+        r = self.run(["sha256sum", remote], timeout_s=300)
+        theirs = r.text().split()[0] if r.ok and r.text().strip() else None
+        if theirs != sha256_file(local):
+            raise TransportError(f"{self.name}: {remote} differs from {local.name} after the upload "
+                                 "(truncated or corrupted on the way)")
+        return local.stat().st_size
+
+    def pull(self, remote: str, local: Path) -> int:
+        local = Path(local)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._sftp_client().get(remote, str(local))
+        except Exception as exc:
+            self._sftp = None
+            raise TransportError(f"{self.name}: download of {remote} failed: {exc}") from exc
+        return local.stat().st_size
+
+
+def _bound_dead_peer(sock: Any) -> None:
+    """Keepalives are always in flight, so a peer that stops acknowledging for DEAD_AFTER_S makes
+    the kernel fail the socket (TCP_USER_TIMEOUT, Linux); without it a dead board could hold a
+    command for the kernel's default of about 15 minutes."""
+    import socket
+
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is not None and hasattr(sock, "setsockopt"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, option, DEAD_AFTER_S * 1000)
+        except OSError:
+            pass
+
+
+class _UnknownHost(Exception):
+    pass
+
+
+class _Policy:
+    """What to do with a host key known_hosts does not have (paramiko's MissingHostKeyPolicy)."""
+
+    def __init__(self, owner: SshTransport, target: SshTarget) -> None:
+        self.owner = owner
+        self.target = target
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        entry = known_hosts_name(self.target.hostname, self.target.port)
+        if self.owner.host_key_policy == "accept-new":
+            client.get_host_keys().add(entry, key.get_name(), key)
+            path = Path(self.target.known_hosts)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(f"{entry} {key.get_name()} {key.get_base64()}\n")
+            return
+        port = "" if self.target.port == 22 else f"-p {self.target.port} "
+        raise _UnknownHost(
+            f"{self.owner.name}: {entry} is not in {self.target.known_hosts} (its {key.get_name()} key is "
+            f"{fingerprint(key)}). Check that fingerprint on the board (`ssh-keygen -lf "
+            f"/etc/ssh/ssh_host_ed25519_key.pub`), then accept it with `ssh-keyscan {port}"
+            f"{self.target.hostname} >> {self.target.known_hosts}`, or set host_key_policy = \"accept-new\" "
+            "for this device in the inventory."
+        )
