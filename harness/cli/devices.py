@@ -92,3 +92,29 @@ def facts(
     device = load_inventory(inventory).get(name)
     with open_transport(device) as transport:
         typer.echo(json.dumps(collect_facts(transport), indent=1, sort_keys=True, default=str))
+
+
+@app.command("provision")
+def provision(
+    name: str = typer.Argument(..., help="Device name (an SSH board)."),
+    offline: bool = typer.Option(False, "--offline", help="Do not try the board's package index; push wheels."),
+    online: bool = typer.Option(False, "--online", help="Install only from the board's package index."),
+    inventory: str | None = typer.Option(None, "--inventory", help="The inventory file (devices.toml)."),
+) -> None:
+    """Create a virtual environment on a board and install the litert runner's runtime in it."""
+    from harness.cli import render
+    from harness.config import load_inventory
+    from harness.errors import UserError
+    from harness.execute import open_transport
+    from harness.runners.runtime import provision as do_provision
+
+    if offline and online:
+        raise UserError("--offline and --online exclude each other.")
+    device = load_inventory(inventory).get(name)
+    if device.transport != "ssh":
+        raise UserError(f"{name} is a {device.transport} device; provision is for SSH boards (phones use "
+                        "benchmark_model, the local device uses this host's environment).")
+    with open_transport(device) as transport:
+        record = do_provision(transport, mode="offline" if offline else "online" if online else "auto",
+                              step=lambda s: render.info(f"- {s}"))
+    render.info(f"{name} is ready: {record['package']} {record['version']} at {record['python']}")

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from harness.config import Device, RunOptions
-from harness.errors import RunnerError, TransportError
+from harness.errors import RunnerError, TransportError, UserError
 from harness.parsers.litert import ParsedRun, parse_result
 from harness.runners.base import RunnerBase, RunnerOutput
 from harness.transport.base import Transport, in_fresh_folder, pull_bytes, push_cached
@@ -51,15 +51,27 @@ class LitertRunner(RunnerBase):
     def __init__(self, device: Device, transport: Transport) -> None:
         super().__init__(device, transport)
         self._script: str | None = None
+        self._python: str | None = None
 
     def python(self) -> str:
+        """The device's Python: the inventory's, this host's own for `local`, the provisioned
+        venv's on an SSH board, else the device's python3."""
         if self.device.python:
             return self.device.python
         if self.device.transport == "local":
             return sys.executable
-        return "python3"
+        return self._python or "python3"
 
     def prepare(self) -> None:
+        if self.device.transport == "ssh" and not self.device.python:
+            from harness.runners.runtime import read_runtime
+
+            record = read_runtime(self.transport)
+            if record is None:
+                raise UserError(f"board {self.device.name} is not provisioned for the litert runner: run "
+                                f"`harness devices provision {self.device.name}` first (or set python = \"PATH\" "
+                                "in its inventory entry)")
+            self._python = str(record["python"])
         if not SCRIPT.is_file():
             raise RunnerError(f"the runner script is missing at {SCRIPT}; reinstall harness (make setup).")
         self._script, sent = push_cached(self.transport, SCRIPT)
