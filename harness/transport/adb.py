@@ -284,7 +284,7 @@ class AdbTransport:
         return code, out, err
 
     # files -----------------------------------------------------------------------------
-    def push(self, local: Path, remote: str) -> int:
+    def push(self, local: Path, remote: str, *, sha256: str | None = None) -> int:
         if self._device is None:
             raise TransportError(f"{self.name}: transport is not open")
         size = Path(local).stat().st_size
@@ -292,17 +292,17 @@ class AdbTransport:
             self._device.sync.push(str(local), remote)
         except Exception as exc:
             raise _mapped(exc, f"{self.name}: push of {Path(local).name} failed") from exc
-        self.verify(Path(local), remote)
+        self.verify(Path(local), remote, sha256)
         return size
 
-    def verify(self, local: Path, remote: str) -> None:
+    def verify(self, local: Path, remote: str, sha256: str | None = None) -> None:
         """Compare the device's sha256 of ``remote`` with the local file's."""
         r = self.run(["sha256sum", remote], timeout_s=120)
         theirs = r.text().split()[0] if r.ok and r.text().strip() else None
         if theirs is None:
             raise TransportError(f"{self.name}: cannot checksum {remote} on the device: "
                                  f"{r.text('stderr').strip() or r.exit_code}")
-        if theirs != sha256_file(local):
+        if theirs != (sha256 or sha256_file(local)):
             raise TransportError(f"{self.name}: {remote} differs from {local.name} after the push "
                                  "(truncated or corrupted on the way)")
 

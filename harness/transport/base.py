@@ -64,8 +64,9 @@ class Transport(Protocol):
         the command could not be started at all. A non-zero exit is a result, not an error."""
         ...
 
-    def push(self, local: Path, remote: str) -> int:
-        """Copy a local file to the device; returns the bytes sent."""
+    def push(self, local: Path, remote: str, *, sha256: str | None = None) -> int:
+        """Copy a local file to the device, verified where the transport crosses a wire;
+        ``sha256``: the file's digest when the caller knows it already. Returns the bytes sent."""
         ...
 
     def pull(self, remote: str, local: Path) -> int:
@@ -90,7 +91,7 @@ def push_cached(transport: Transport, local: Path, *, sha256: str | None = None)
     if not made.ok:
         raise TransportError(f"{transport.name}: cannot create {folder}: {made.text('stderr').strip()}")
     partial = remote + ".partial"
-    sent = transport.push(local, partial)
+    sent = transport.push(local, partial, sha256=digest)
     moved = transport.run(["mv", "-f", partial, remote], timeout_s=30)
     if not moved.ok:
         raise TransportError(f"{transport.name}: cannot move {partial} into place: {moved.text('stderr').strip()}")

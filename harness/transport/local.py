@@ -85,7 +85,7 @@ class LocalTransport:
             raise
         return CommandResult(argv, proc.returncode, out, err, time.perf_counter() - start)
 
-    def push(self, local: Path, remote: str) -> int:
+    def push(self, local: Path, remote: str, *, sha256: str | None = None) -> int:  # noqa: ARG002 - no wire
         return self._copy(Path(local), Path(remote))
 
     def pull(self, remote: str, local: Path) -> int:
