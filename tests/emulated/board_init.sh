@@ -30,6 +30,8 @@ if [ -z "${BOARD_ROOT:-}" ]; then
         for n in null zero urandom tty; do
             mount --bind "/dev/$n" "/srv/dev/$n"
         done
+        mount -t proc -o nosuid,nodev,noexec proc /srv/proc
+        mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /srv/sys
     fi
     mkdir -p /run/sshd
     exec setpriv --bounding-set -sys_boot --inh-caps -sys_boot -- \

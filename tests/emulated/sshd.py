@@ -414,7 +414,7 @@ class SshServer:
 
     def _prepare_jail(self, jail: Path) -> None:
         """A busybox-only tree: /bin/sh and the usual commands, no Python; ChrootDirectory of its sshd."""
-        for sub in ("bin", "dev", "etc", "home", "tmp", "proc"):
+        for sub in ("bin", "dev", "etc", "home", "tmp", "proc", "sys"):
             (jail / sub).mkdir(parents=True, exist_ok=True)
         jail.chmod(0o755)
         (jail / "tmp").chmod(0o1777)
