@@ -218,6 +218,8 @@ class SshTransport:
                 if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
                     # drain what arrived between the checks
                     code = chan.recv_exit_status()
+                    if code == -1 and _went_down(transport):  # closed with no exit status: the link died
+                        raise TransportError(f"{self.name}: the SSH connection dropped while running {argv[0]}")
                     while chan.recv_ready():
                         out += chan.recv(1 << 16)
                     while chan.recv_stderr_ready():
@@ -301,6 +303,15 @@ class SshTransport:
             self._sftp = None
             raise TransportError(f"{self.name}: download of {remote} failed: {exc}") from exc
         return local.stat().st_size
+
+
+def _went_down(transport: Any, wait_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if not transport.is_active():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _transport_class() -> Any:
