@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 # emulated Android devices (real adbd in namespaces behind Debian's adb server)
-pytest_plugins = ["tests.emulated.fixtures"]
+pytest_plugins = ["tests.emulated.fixtures", "tests.emulated.fixtures_ssh"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
