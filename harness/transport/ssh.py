@@ -19,6 +19,7 @@ import math
 import os
 import select
 import shlex
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ class SshTransport:
     def __init__(self, name: str, host: str, *, port: int | None = None, user: str | None = None,
                  key: str | None = None, known_hosts: str | None = None, host_key_policy: str | None = None,
                  workdir: str | None = None, connect_timeout_s: float = 15.0,
-                 ssh_config: str | os.PathLike[str] | None = None) -> None:
+                 ssh_config: str | os.PathLike[str] | None = None, dead_after_s: float = DEAD_AFTER_S) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -98,6 +99,7 @@ class SshTransport:
         self.host_key_policy = host_key_policy or "strict"
         self.connect_timeout_s = connect_timeout_s
         self.ssh_config = ssh_config
+        self.dead_after_s = dead_after_s
         self._workdir = workdir
         self._client: Any = None
         self._sftp: Any = None
@@ -147,7 +149,7 @@ class SshTransport:
         transport = client.get_transport()
         assert transport is not None
         transport.set_keepalive(KEEPALIVE_S)
-        _bound_dead_peer(transport.sock)
+        _bound_dead_peer(transport.sock, self.dead_after_s)
         transport.default_window_size = 64 << 20  # big windows: SFTP pushes at link speed
         transport.packetizer.REKEY_BYTES = pow(2, 40)
         transport.packetizer.REKEY_PACKETS = pow(2, 40)
@@ -205,16 +207,24 @@ class SshTransport:
         except Exception as exc:  # paramiko.SSHException, EOFError, OSError
             raise TransportError(f"{self.name}: cannot start a command: {exc}") from exc
         out, err = bytearray(), bytearray()
+        pinger = _Pinger(transport, self.dead_after_s)
         try:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise DeadlineExceeded(list(argv), timeout_s)
                 select.select([chan], [], [], min(remaining, 1.0))
+                heard = False
                 while chan.recv_ready():
                     out += chan.recv(1 << 16)
+                    heard = True
                 while chan.recv_stderr_ready():
                     err += chan.recv_stderr(1 << 16)
+                    heard = True
+                if not pinger.alive(heard):
+                    transport.close()
+                    raise TransportError(f"{self.name}: no answer from the board for {self.dead_after_s:g} s "
+                                         f"while running {argv[0]}; the connection is gone")
                 if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
                     # drain what arrived between the checks
                     code = chan.recv_exit_status()
@@ -305,6 +315,42 @@ class SshTransport:
         return local.stat().st_size
 
 
+class _Pinger:
+    """Liveness of a quiet connection: after a few quiet seconds, ask the server for a reply
+    (a global request it must answer, even with a refusal); no reply within dead_after_s means
+    the link is gone — a frozen link keeps TCP quiet but open, so the kernel alone cannot tell."""
+
+    def __init__(self, transport: Any, dead_after_s: float) -> None:
+        self.transport = transport
+        self.dead_after_s = dead_after_s
+        self.quiet_s = min(KEEPALIVE_S, dead_after_s / 2)
+        self.last_heard = time.monotonic()
+        self.asked_at: float | None = None
+        self.answered = threading.Event()
+
+    def alive(self, heard: bool) -> bool:
+        now = time.monotonic()
+        if heard or self.answered.is_set():
+            self.last_heard = now
+            self.asked_at = None
+            self.answered.clear()
+            return True
+        if self.asked_at is None:
+            if now - self.last_heard >= self.quiet_s:
+                self.asked_at = now
+                threading.Thread(target=self._ask, daemon=True).start()
+            return True
+        return now - self.asked_at < self.dead_after_s
+
+    def _ask(self) -> None:
+        try:
+            self.transport.global_request("keepalive@openssh.com", wait=True)  # a refusal is an answer
+        except Exception:  # noqa: BLE001 - a dead transport: no answer
+            return
+        if self.transport.is_active():
+            self.answered.set()
+
+
 def _went_down(transport: Any, wait_s: float = 2.0) -> bool:
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
@@ -327,8 +373,8 @@ def _transport_class() -> Any:
     return GcmFirst
 
 
-def _bound_dead_peer(sock: Any) -> None:
-    """Keepalives are always in flight, so a peer that stops acknowledging for DEAD_AFTER_S makes
+def _bound_dead_peer(sock: Any, dead_after_s: float) -> None:
+    """Keepalives are always in flight, so a peer that stops acknowledging for dead_after_s makes
     the kernel fail the socket (TCP_USER_TIMEOUT, Linux); without it a dead board could hold a
     command for the kernel's default of about 15 minutes."""
     import socket
@@ -336,7 +382,7 @@ def _bound_dead_peer(sock: Any) -> None:
     option = getattr(socket, "TCP_USER_TIMEOUT", None)
     if option is not None and hasattr(sock, "setsockopt"):
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, option, DEAD_AFTER_S * 1000)
+            sock.setsockopt(socket.IPPROTO_TCP, option, int(dead_after_s * 1000))
         except OSError:
             pass
 

@@ -197,3 +197,17 @@ def test_arm64_board_provisioned_offline_runs_real_aarch64_kernels(harness_cli, 
         res = load_results(tmp_path / "r")
         assert (res.runs["status"] == "ok").all() and set(res.runs["abi"]) == {"aarch64"}
         assert "CONV_2D" in set(res.ops["op_type"])
+
+
+def test_a_frozen_link_is_detected_within_a_bounded_time(fresh_board):
+    """A pulled cable: the relay stops forwarding but keeps the sockets open, so TCP stays quiet."""
+    relay = fresh_board.relay()
+    with _t(fresh_board, port=relay.port, dead_after_s=3) as t:
+        assert t.run(["true"], timeout_s=10).ok
+        freezer = threading.Timer(0.5, relay.freeze)
+        freezer.start()
+        t0 = time.monotonic()
+        with pytest.raises(TransportError, match="no answer"):
+            t.run(["sleep", "100"], timeout_s=200)
+        assert time.monotonic() - t0 < 15
+    relay.thaw()
