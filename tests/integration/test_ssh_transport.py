@@ -211,3 +211,21 @@ def test_a_frozen_link_is_detected_within_a_bounded_time(fresh_board):
             t.run(["sleep", "100"], timeout_s=200)
         assert time.monotonic() - t0 < 15
     relay.thaw()
+
+
+def test_benchmark_model_runner_on_a_board(board, harness_cli, tmp_path):
+    """The same benchmark_model code path as on phones, on a Linux board (TEST DOUBLE of the tool)."""
+    from tests.doubles.benchmark_model_double import write_double
+
+    double = write_double(tmp_path / "benchmark_model")
+    added = harness_cli("tools", "add", "benchmark_model", str(double), "--abi", "linux-x86_64", "--version", "double")
+    assert added.returncode == 0, added.stderr
+    inv = tmp_path / "devices.toml"
+    inv.write_text(board.devices_toml("board") + 'runner = "benchmark_model"\n')
+    proc = harness_cli("run", "--inventory", str(inv), "--device", "board", "--example", "tiny_cnn",
+                       "--variants", "int8", *FAST, "--results", "r")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = load_results(tmp_path / "r")
+    assert set(res.runs["runner"]) == {"benchmark_model"} and (res.runs["status"] == "ok").all()
+    assert set(res.runs["runner_version"]) == {"double"}
+    assert {"init", "invoke"} <= set(res.ops["phase"])
