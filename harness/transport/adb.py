@@ -26,7 +26,7 @@ from typing import Any
 
 from harness.errors import DeadlineExceeded, TransportError
 from harness.fileio import sha256_file
-from harness.transport.base import CommandResult
+from harness.transport.base import CommandResult, ContextMixin
 
 WORKDIR = "/data/local/tmp/harness"
 DEFAULT_SERVER = "127.0.0.1:5037"
@@ -83,7 +83,7 @@ def _mapped(exc: BaseException, what: str) -> TransportError:
     return TransportError(f"{what}: {type(exc).__name__}: {exc}".rstrip(": "))
 
 
-class AdbTransport:
+class AdbTransport(ContextMixin):
     """One device behind one adb server. Constructing it does no I/O."""
 
     def __init__(
@@ -120,13 +120,6 @@ class AdbTransport:
     def close(self) -> None:
         self._device = None
         self._client = None
-
-    def __enter__(self) -> AdbTransport:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def workdir(self) -> str:
         return self._workdir

@@ -74,6 +74,17 @@ class Transport(Protocol):
         ...
 
 
+class ContextMixin:
+    """``with transport:`` calls the transport's own ``open()`` and ``close()``."""
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        self.open()  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()  # type: ignore[attr-defined]
+
+
 def push_cached(transport: Transport, local: Path, *, sha256: str | None = None) -> tuple[str, int]:
     """Push ``local`` into the device's content-addressed cache; return (remote path, bytes sent).
 

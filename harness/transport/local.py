@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.errors import DeadlineExceeded, TransportError
-from harness.transport.base import CommandResult
+from harness.transport.base import CommandResult, ContextMixin
 
 
 def default_workdir() -> Path:
@@ -19,7 +19,7 @@ def default_workdir() -> Path:
     return Path(base) / "harness" / "local-device"
 
 
-class LocalTransport:
+class LocalTransport(ContextMixin):
     """Runs commands as child processes of this host, in their own process group."""
 
     def __init__(self, name: str = "local", workdir: str | os.PathLike[str] | None = None) -> None:
@@ -36,13 +36,6 @@ class LocalTransport:
 
     def close(self) -> None:
         self._opened = False
-
-    def __enter__(self) -> LocalTransport:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def workdir(self) -> str:
         return str(self._workdir)

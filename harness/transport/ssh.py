@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DeadlineExceeded, TransportError
-from harness.transport.base import CommandResult
+from harness.transport.base import CommandResult, ContextMixin
 
 KEEPALIVE_S = 5
 DEAD_AFTER_S = 20  # keepalives unanswered for this long: the connection is gone
@@ -83,7 +83,7 @@ def fingerprint(key: Any) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
-class SshTransport:
+class SshTransport(ContextMixin):
     """One board over SSH. Constructing it does no I/O; ``open()`` connects."""
 
     def __init__(self, name: str, host: str, *, port: int | None = None, user: str | None = None,
@@ -169,13 +169,6 @@ class SshTransport:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-    def __enter__(self) -> SshTransport:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def workdir(self) -> str:
         if self._workdir is None:

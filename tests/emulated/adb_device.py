@@ -134,6 +134,18 @@ def _run(argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[st
     return proc
 
 
+def remove_unmounted_dir(path: Path, error: type[RuntimeError] = DeviceError) -> None:
+    """rm -rf a device's or board's folder, refusing while anything below it is still mounted
+    (removing through a live bind mount would delete the host's files)."""
+    resolved = str(path.resolve())
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            mount_point = line.split()[4]
+            if mount_point == resolved or mount_point.startswith(resolved + "/"):
+                raise error(f"{mount_point} is still mounted; not removing {path}")
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def dial_netns(netns: str, port: int = ADBD_PORT, host: str = "127.0.0.1", timeout: float = 5.0) -> socket.socket:
     """A TCP connection to host:port as seen inside network namespace `netns`.
 
@@ -234,7 +246,7 @@ class AdbDevice:
             subprocess.run(["ip", "netns", "del", self.netns], capture_output=True, timeout=30)
             self._netns_made = False
         if self.dir is not None and self._owns_dir:
-            self._remove_dir(self.dir)
+            remove_unmounted_dir(self.dir)
         self.dir = None
 
     def kill(self) -> None:
@@ -400,12 +412,3 @@ class AdbDevice:
             time.sleep(0.05)
         raise DeviceError(f"processes in {self.netns} survive SIGKILL")
 
-    @staticmethod
-    def _remove_dir(path: Path) -> None:
-        resolved = str(path.resolve())
-        with open("/proc/self/mountinfo") as fh:
-            for line in fh:
-                mount_point = line.split()[4]
-                if mount_point == resolved or mount_point.startswith(resolved + "/"):
-                    raise DeviceError(f"{mount_point} is still mounted; not removing {path}")
-        shutil.rmtree(path, ignore_errors=True)

@@ -48,7 +48,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.emulated.adb_device import check_host
+from tests.emulated.adb_device import check_host, remove_unmounted_dir
 from tests.emulated.adb_farm import free_port
 from tests.emulated.tcp_relay import TcpRelay
 
@@ -314,7 +314,7 @@ class SshServer:
         self._relays = []
         self.kill()
         if self.dir is not None:
-            self._remove_dir(self.dir)
+            remove_unmounted_dir(self.dir, SshBoardError)
             self.dir = None
 
     def kill(self) -> None:
@@ -541,15 +541,6 @@ class SshServer:
         tmp.write_text(text)
         os.replace(tmp, self.known_hosts_path)
 
-    @staticmethod
-    def _remove_dir(path: Path) -> None:
-        resolved = str(path.resolve())
-        with open("/proc/self/mountinfo") as fh:
-            for line in fh:
-                mount_point = line.split()[4]
-                if mount_point == resolved or mount_point.startswith(resolved + "/"):
-                    raise SshBoardError(f"{mount_point} is still mounted; not removing {path}")
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
