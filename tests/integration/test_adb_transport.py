@@ -200,3 +200,27 @@ def test_harness_run_on_the_arm64_device_under_qemu(adb_farm_arm64, harness_cli,
         assert '"machine": "aarch64"' in result
     builtin = res.ops[res.ops["run_id"].str.contains("int8.t1.profile.builtin")]
     assert builtin["node_index"].notna().all() and "CONV_2D" in set(builtin["op_type"])
+
+
+def test_harness_waits_for_a_booting_device(make_adb_farm):
+    """An emulator that is still booting (sys.boot_completed != 1) is waited for, then used."""
+    from tests.emulated.adb_device import getprop_script
+
+    farm = make_adb_farm([DeviceSpec(name="booting", props={"sys.boot_completed": "0"})])
+    dev = farm.device(farm.serials[0]).device
+    getprop = dev.dir / "system" / "bin" / "getprop"
+    assert getprop.is_file()
+
+    def finish_boot() -> None:
+        getprop.write_text(getprop_script({**dev.spec.all_props(), "sys.boot_completed": "1"}))
+
+    booter = threading.Timer(2.0, finish_boot)
+    booter.start()
+    t0 = time.monotonic()
+    with _transport(farm) as t:
+        assert time.monotonic() - t0 >= 1.5
+        assert t.run(["getprop", "sys.boot_completed"], timeout_s=10).text().strip() == "1"
+    slow = AdbTransport("emu", farm.serials[0], f"127.0.0.1:{farm.server_port}", boot_wait_s=1)
+    getprop.write_text(getprop_script({**dev.spec.all_props(), "sys.boot_completed": "0"}))
+    with pytest.raises(TransportError, match="did not finish booting"):
+        slow.open()
