@@ -17,7 +17,7 @@ from typing import Any
 
 from harness import __version__, schema
 from harness.config import Device, RunOptions
-from harness.errors import HarnessError, StoreError
+from harness.errors import HarnessError, StoreError, TransportError
 from harness.plan import ModelVariant, PlanItem
 from harness.runners.base import RunnerOutput
 from harness.store import Store
@@ -26,7 +26,7 @@ from harness.transport.base import Transport
 
 @dataclass(frozen=True)
 class RunEvent:
-    kind: str  # start | landed | failed | skipped
+    kind: str  # start | landed | failed | retry | waiting | skipped
     item: PlanItem
     run_id: str
     message: str = ""
@@ -100,6 +100,77 @@ def options_for(item: PlanItem, base: RunOptions) -> RunOptions:
     return dataclasses.replace(base, threads=item.threads, mode=item.mode, kernels=item.kernels)
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failures are retried (failure classes as trusted device farms use them)."""
+
+    max_attempts: int = 3  # per plan item, all classes together
+    backoff_s: float = 2.0  # first wait before reconnecting to a device that failed; doubles
+    max_backoff_s: float = 30.0
+    reconnect_for_s: float = 120.0  # how long a vanished device may take to come back
+    cooldown_s: float = 30.0  # wait after an inconclusive (throttled) run before retrying
+
+
+TRANSPORT_ERRORS = {"TransportError", "DeadlineExceeded"}
+
+
+def failure_class(error_class: str | None, status: str) -> str | None:
+    """invalid (model / options: retrying cannot help), transport (the device or the link failed:
+    retried), inconclusive (measured under bad conditions, e.g. throttled: retried after a
+    cool-down), or None for a good run."""
+    if status == "ok":
+        return None
+    if status == "inconclusive":
+        return "inconclusive"
+    return "transport" if error_class in TRANSPORT_ERRORS else "invalid"
+
+
+def attempt_key(item: PlanItem, attempt: int) -> str:
+    """Run key of one attempt: the plan key for the first, ``key~N`` for retries."""
+    return item.key if attempt == 1 else f"{item.key}~{attempt}"
+
+
+@dataclass
+class ItemState:
+    attempts: int = 0  # landed attempts
+    done: bool = False
+    ok: bool = False
+    last_error: str = ""
+
+
+def item_states(store: Store, campaign: str, plan: Sequence[PlanItem], policy: RetryPolicy) -> dict[str, ItemState]:
+    """What the store says about each plan item: attempts made, and whether it is finished."""
+    from harness.store import read_run
+
+    states = {item.key: ItemState() for item in plan}
+    runs_dir = store.campaign_dir(campaign) / "runs"
+    if not runs_dir.is_dir():
+        return states
+    for key in store.landed_keys(campaign):
+        base, _, n = key.partition("~")
+        state = states.get(base)
+        if state is None:
+            continue
+        attempt = int(n) if n.isdigit() else 1
+        run = read_run(store.run_dir(campaign, key) / "run.json")["run"]
+        state.attempts = max(state.attempts, attempt)
+        if run["status"] == "ok":
+            state.ok = state.done = True
+        elif failure_class(run.get("error_class"), run["status"]) == "invalid":
+            state.done = True
+            state.last_error = f"{run.get('error_class')}: {run.get('error_message')}"
+        else:
+            state.last_error = f"{run.get('error_class')}: {run.get('error_message')}"
+    for state in states.values():
+        if not state.done and state.attempts >= policy.max_attempts:
+            state.done = True
+    return states
+
+
+class _DeviceTrouble(Exception):
+    """The device or its link failed during a run: reconnect before going on."""
+
+
 def execute_plan(
     plan: Sequence[PlanItem],
     *,
@@ -112,49 +183,127 @@ def execute_plan(
     runner_flags: Any = None,
     big_cores: bool = False,
     transport: Transport | None = None,
+    policy: RetryPolicy | None = None,
+    lease: Callable[[Transport], Any] | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
 ) -> Execution:
+    """Run this device's items in plan order, retrying by failure class; land every attempt.
+
+    A transport failure (device gone, link dropped, deadline) lands that run as failed, then the
+    device is reconnected (with backoff, for up to ``policy.reconnect_for_s``) and the item is
+    retried on it; a device that does not come back fails its remaining items with the reason.
+    ``lease(transport)`` returns a context manager held while the device is used.
+    """
+    import contextlib
+
+    policy = policy or RetryPolicy()
     emit = on_event or (lambda e: None)
     execution = Execution(campaign=campaign)
-    landed = store.landed_keys(campaign)
+    mine = [item for item in plan if item.device == device.name]
+    states = item_states(store, campaign, mine, policy)
     todo = []
-    for item in plan:
-        run_id = f"{campaign}/{item.key}"
-        if item.key in landed:
+    for item in mine:
+        state = states[item.key]
+        if state.done:
+            run_id = f"{campaign}/{attempt_key(item, max(state.attempts, 1))}"
             execution.skipped.append(run_id)
-            emit(RunEvent("skipped", item, run_id, "landed already"))
+            emit(RunEvent("skipped", item, run_id, "landed already" if state.ok else state.last_error))
         else:
             todo.append(item)
     if not todo:
         return execution
 
-    transport = transport or open_transport(device)
     from harness.facts import collect_facts, read_temperature
 
-    with transport:
-        facts = collect_facts(transport)
-        worker = make_runner(runner or device.default_runner, device, transport, facts, runner_flags, big_cores)
-        worker.prepare()
-        for item in todo:
-            run_id = f"{campaign}/{item.key}"
-            emit(RunEvent("start", item, run_id))
-            record, raw = _run_one(item, run_id, campaign, device, facts, variants, options,
-                                   worker, transport, read_temperature)
-            try:
-                store.land_run(campaign, item.key, record, raw)
-            except StoreError as exc:
-                execution.failed.append((run_id, str(exc)))
-                emit(RunEvent("failed", item, run_id, str(exc)))
-                continue
-            if record["run"]["status"] == "ok":
-                execution.landed.append(run_id)
-                emit(RunEvent("landed", item, run_id))
-            else:
-                message = f"{record['run']['error_class']}: {record['run']['error_message']}"
-                execution.failed.append((run_id, message))
-                emit(RunEvent("failed", item, run_id, message))
-        execution.bytes_pushed = worker.bytes_pushed
+    trouble_since: float | None = None
+    backoff = policy.backoff_s
+    while todo:
+        link = transport or open_transport(device)
+        try:
+            with link, (lease(link) if lease else contextlib.nullcontext()):
+                facts = collect_facts(link)
+                worker = make_runner(runner or device.default_runner, device, link, facts, runner_flags, big_cores)
+                worker.prepare()
+                trouble_since, backoff = None, policy.backoff_s
+                while todo:
+                    item = todo[0]
+                    state = states[item.key]
+                    state.attempts += 1
+                    key = attempt_key(item, state.attempts)
+                    run_id = f"{campaign}/{key}"
+                    emit(RunEvent("start", item, run_id))
+                    record, raw = _run_one(item, run_id, campaign, device, facts, variants, options,
+                                           worker, link, read_temperature)
+                    record["run"]["plan_key"] = item.key
+                    record["run"]["attempt"] = state.attempts
+                    cls = failure_class(record["run"].get("error_class"), record["run"]["status"])
+                    record["run"]["failure_class"] = cls
+                    try:
+                        store.land_run(campaign, key, record, raw)
+                    except StoreError as exc:
+                        execution.failed.append((run_id, str(exc)))
+                        emit(RunEvent("failed", item, run_id, str(exc)))
+                        todo.pop(0)
+                        continue
+                    execution.bytes_pushed = worker.bytes_pushed
+                    if cls is None:
+                        execution.landed.append(run_id)
+                        emit(RunEvent("landed", item, run_id))
+                        todo.pop(0)
+                        continue
+                    message = f"{record['run']['error_class']}: {record['run']['error_message']}"
+                    state.last_error = message
+                    if cls == "invalid" or state.attempts >= policy.max_attempts:
+                        execution.failed.append((run_id, message))
+                        emit(RunEvent("failed", item, run_id, message))
+                        todo.pop(0)
+                        continue
+                    emit(RunEvent("retry", item, run_id, message))
+                    if cls == "inconclusive":
+                        time.sleep(policy.cooldown_s)
+                        continue
+                    raise _DeviceTrouble(message)
+        except (_DeviceTrouble, HarnessError) as exc:
+            if isinstance(exc, HarnessError) and not isinstance(exc, TransportError):
+                raise  # bad input or configuration: the caller reports it
+            now = time.monotonic()
+            trouble_since = trouble_since or now
+            if now - trouble_since > policy.reconnect_for_s or transport is not None:  # a handed-in one stays shut
+                reason = f"{device.name} did not come back within {policy.reconnect_for_s:g} s ({exc})"
+                _give_up(todo, states, store, campaign, device, reason, execution, emit)
+                break
+            emit(RunEvent("waiting", todo[0], f"{campaign}/{todo[0].key}", f"{device.name}: {exc}; retrying in "
+                          f"{backoff:g} s"))
+            time.sleep(backoff)
+            backoff = min(backoff * 2, policy.max_backoff_s)
     return execution
+
+
+def _give_up(todo: list[PlanItem], states: dict[str, ItemState], store: Store, campaign: str, device: Device,
+             reason: str, execution: Execution, emit: Callable[[RunEvent], None]) -> None:
+    """Land the items a vanished device could not run as failed attempts, so that nothing
+    planned is unaccounted for and `--resume` knows to retry them."""
+    for item in list(todo):
+        state = states[item.key]
+        state.attempts += 1
+        key = attempt_key(item, state.attempts)
+        run_id = f"{campaign}/{key}"
+        record = {"run": {"run_id": run_id, "campaign": campaign, "device": device.name,
+                          "transport": device.transport, "model_name": item.model_name, "variant": item.variant,
+                          "mode": item.mode, "threads": item.threads,
+                          "delegate": {"xnnpack": "xnnpack", "builtin": "none"}[item.kernels],
+                          "repeat": item.repeat, "status": "failed", "error_class": "TransportError",
+                          "error_message": reason, "plan_key": item.key, "attempt": state.attempts,
+                          "failure_class": "transport", "started_at": now_iso(), "finished_at": now_iso(),
+                          "harness_version": __version__, "schema_version": schema.SCHEMA_VERSION},
+                  "ops": [], "samples": [], "command": None}
+        try:
+            store.land_run(campaign, key, record)
+        except StoreError:
+            pass
+        execution.failed.append((run_id, reason))
+        emit(RunEvent("failed", item, run_id, reason))
+        todo.remove(item)
 
 
 def _run_one(

@@ -40,6 +40,9 @@ RUNS: dict[str, str] = {
     "threads": "int",
     "delegate": "str",  # xnnpack | none (TFLite builtin kernels) | gpu | nnapi ...
     "repeat": "int",  # index of the repeat within the plan
+    "plan_key": "str",  # the plan item this run is an attempt of
+    "attempt": "int",  # 1 for the first attempt; retries land as <plan_key>~N
+    "failure_class": "str",  # invalid | transport | inconclusive (null when ok)
     "init_us": "float",
     "first_us": "float",
     "warmup_avg_us": "float",

@@ -59,6 +59,12 @@ def run(
     ),
     inventory: str | None = typer.Option(None, "--inventory", help="The inventory file (devices.toml)."),
     timeout: float = typer.Option(600.0, "--timeout", help="Deadline of one run on the device, seconds."),
+    max_attempts: int = typer.Option(
+        3, "--max-attempts", help="Attempts per run when the device or link fails (invalid models are not retried)."
+    ),
+    reconnect_timeout: float = typer.Option(
+        120.0, "--reconnect-timeout", help="How long a device that vanished may take to come back, seconds."
+    ),
 ) -> None:
     from harness.errors import UserError
 
@@ -68,6 +74,8 @@ def run(
         raise UserError("--min-seconds must be >= 0 and --max-seconds greater than it.")
     if timeout <= 0:
         raise UserError("--timeout must be positive.")
+    if max_attempts < 1 or reconnect_timeout < 0:
+        raise UserError("--max-attempts must be at least 1 and --reconnect-timeout at least 0.")
     _run(locals())
 
 
@@ -77,6 +85,7 @@ def _run(args: dict[str, Any]) -> None:
     from harness.cli import render
     from harness.config import RUNNERS, RunOptions, load_inventory, parse_variants
     from harness.errors import UserError
+    from harness.execute import RetryPolicy
     from harness.plan import KERNELS, build_plan
     from harness.prepare import parse_int_list, resolve_models
     from harness.runners.benchmark_model import BenchmarkFlags
@@ -117,8 +126,10 @@ def _run(args: dict[str, Any]) -> None:
         max_s=args["max_seconds"], profile_runs=args["profile_runs"], timeout_s=args["timeout"],
     )
     flags = BenchmarkFlags(delegate=args["delegate"], nnapi_accelerator=args["nnapi_accelerator"])
+    policy = RetryPolicy(max_attempts=args["max_attempts"], reconnect_for_s=args["reconnect_timeout"])
     execution = _execute_with_progress(plan, campaign, store, device, files, options,
-                                       dict(runner=runner, runner_flags=flags, big_cores=args["big_cores"]))
+                                       dict(runner=runner, runner_flags=flags, big_cores=args["big_cores"],
+                                            policy=policy))
     _render_summary(store, campaign, execution)
     if execution.failed:
         raise typer.Exit(1)
@@ -159,6 +170,7 @@ def _check_resume(previous: dict[str, Any], meta: dict[str, Any]) -> None:
 
 def _execute_with_progress(plan, campaign, store, device, files, options, runner_args):  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
 
     from harness.cli import render
     from harness.execute import execute_plan
@@ -174,11 +186,12 @@ def _execute_with_progress(plan, campaign, store, device, files, options, runner
             label = f"{item.variant} t{item.threads} {item.mode}/{item.kernels} r{item.repeat}"
             if event.kind == "start":
                 progress.update(task, current=label)
+            elif event.kind in ("retry", "waiting"):
+                progress.console.print(Text.assemble((event.kind, "yellow"), f" {label}: {event.message}"))
             else:
                 progress.advance(task)
                 if event.kind == "failed":
-                    progress.console.print(f"[red]failed[/] {label}: {event.message}", markup=True,
-                                           highlight=False)
+                    progress.console.print(Text.assemble(("failed", "red"), f" {label}: {event.message}"))
         return execute_plan(plan, campaign=campaign, store=store, device=device, variants=files,
                             options=options, on_event=on_event, **runner_args)
 

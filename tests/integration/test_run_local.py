@@ -140,17 +140,24 @@ def test_export_formats(campaign, harness_cli, tmp_path):
     assert "c1" in listed.stdout and "tiny_cnn" in listed.stdout
 
 
-def test_run_failures_are_recorded_and_the_plan_goes_on(harness_cli, tmp_path):
-    # a deadline far shorter than the run: every run fails with DeadlineExceeded, none is lost
-    proc = harness_cli("run", "--example", "tiny_cnn", "--variants", "fp32,int8", "--repeats", "1",
-                       "--no-profile", "--min-seconds", "5", "--timeout", "0.5", "--results", "r",
-                       "--campaign", "late")
+def test_run_failures_are_recorded_retried_and_the_plan_goes_on(harness_cli, tmp_path):
+    # a deadline far shorter than the run: every attempt fails with DeadlineExceeded (a transport
+    # failure: retried once more on the device), none is lost, nothing is turned into 0
+    args = ("run", "--example", "tiny_cnn", "--variants", "fp32,int8", "--repeats", "1", "--no-profile",
+            "--min-seconds", "5", "--timeout", "0.5", "--max-attempts", "2", "--results", "r", "--campaign", "late")
+    proc = harness_cli(*args)
     assert proc.returncode == 1
+    assert "retry" in proc.stderr
     res = load_results(tmp_path / "r")
-    assert len(res.runs) == 2
-    assert (res.runs["status"] == "failed").all()
-    assert set(res.runs["error_class"]) == {"DeadlineExceeded"}
-    assert res.runs["p50_us"].isna().all()  # nothing measured is never turned into 0
+    assert sorted(res.runs["run_id"].str.split("/").str[1]) == [
+        "local.fp32.t1.latency.xnnpack.r0", "local.fp32.t1.latency.xnnpack.r0~2",
+        "local.int8.t1.latency.xnnpack.r0", "local.int8.t1.latency.xnnpack.r0~2"]
+    assert (res.runs["status"] == "failed").all() and set(res.runs["failure_class"]) == {"transport"}
+    assert set(res.runs["error_class"]) == {"DeadlineExceeded"} and sorted(set(res.runs["attempt"])) == [1, 2]
+    assert res.runs["p50_us"].isna().all()
+    # attempts are used up: a re-run of the campaign adds nothing
+    again = harness_cli(*args)
+    assert again.returncode == 0 and len(load_results(tmp_path / "r").runs) == 4
 
 
 def test_interrupted_run_loses_at_most_the_run_in_progress(harness_cli, tmp_path, cache_home):
