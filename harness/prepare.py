@@ -92,3 +92,18 @@ def resolve_models(
         out[variant] = ModelVariant(variant, path.resolve(), info.sha256, info.bytes)
     return name, out
 
+
+
+def pinned_models(pinned: dict[str, dict[str, Any]]) -> dict[str, ModelVariant]:
+    """The exact model files a campaign measured (for --resume): each must still be there with
+    the same sha256, or resuming would mix two models in one campaign."""
+    from harness.fileio import sha256_file
+
+    out: dict[str, ModelVariant] = {}
+    for variant, entry in pinned.items():
+        path = Path(entry["path"])
+        if not path.is_file() or sha256_file(path) != entry["sha256"]:
+            raise ModelError(f"{path} ({variant}) is gone or changed since the campaign started; the campaign "
+                             "cannot be resumed with other model files. Start a new campaign instead.")
+        out[variant] = ModelVariant(variant, path, entry["sha256"], int(entry["bytes"]))
+    return out

@@ -16,7 +16,17 @@ it finishes; naming an existing --campaign resumes it without redoing what lande
 
 
 def run(
-    device: str = typer.Option("local", "--device", "-d", help="Device name from the inventory."),
+    device: str = typer.Option(
+        "local", "--device", "-d", help="Device(s): NAME, NAME,NAME, or tag:TAG (from the inventory)."
+    ),
+    all_devices: bool = typer.Option(False, "--all", help="Every device in the inventory."),
+    busy: str = typer.Option("wait", "--busy", help="A device another controller holds: wait or skip."),
+    lease_ttl: float = typer.Option(
+        60.0, "--lease-ttl", help="Seconds a device lease outlives its holder (renewed while running)."
+    ),
+    resume: str | None = typer.Option(
+        None, "--resume", help="Finish CAMPAIGN as it was started (its model files, plan and options)."
+    ),
     runner: str | None = typer.Option(
         None, "--runner", help="litert or benchmark_model (default: the device's; benchmark_model on adb devices)."
     ),
@@ -76,7 +86,41 @@ def run(
         raise UserError("--timeout must be positive.")
     if max_attempts < 1 or reconnect_timeout < 0:
         raise UserError("--max-attempts must be at least 1 and --reconnect-timeout at least 0.")
-    _run(locals())
+    if lease_ttl < 2:
+        raise UserError("--lease-ttl must be at least 2 seconds.")
+    if busy not in ("wait", "skip"):
+        raise UserError(f"--busy must be wait or skip (got {busy!r}).")
+    args = locals()
+    if resume:
+        args = _resumed_args(args)
+    _run(args)
+
+
+# what a campaign remembers of the command that started it (everything but where the store is)
+RESUMABLE = ("device", "all_devices", "runner", "delegate", "nnapi_accelerator", "big_cores", "model", "example",
+             "variants", "threads", "repeats", "profile", "kernels", "profile_kernels", "min_runs", "min_seconds",
+             "max_seconds", "warmup_runs", "profile_runs", "calibration", "inventory", "timeout", "max_attempts",
+             "reconnect_timeout", "busy", "lease_ttl")
+
+
+def _resumed_args(args: dict[str, Any]) -> dict[str, Any]:
+    from harness.errors import UserError
+    from harness.store import Store
+
+    store = Store(args["results"])
+    meta = store.read_campaign(args["resume"])
+    if meta is None:
+        known = store.campaigns()
+        raise UserError(f"No campaign {args['resume']!r} in {store.root}" +
+                        (f"; it has {', '.join(known[-5:])}." if known else "."))
+    if "args" not in meta:
+        raise UserError(f"campaign {args['resume']} was made by an older harness that did not record its "
+                        "command; run it again with --campaign and the same options instead.")
+    resumed = {**args, **{k: meta["args"][k] for k in RESUMABLE if k in meta["args"]}}
+    resumed["campaign"] = args["resume"]
+    resumed["pinned_variants"] = meta["variants"]
+    resumed["pinned_model_name"] = meta["model_name"]
+    return resumed
 
 
 def _run(args: dict[str, Any]) -> None:
@@ -86,36 +130,43 @@ def _run(args: dict[str, Any]) -> None:
     from harness.config import RUNNERS, RunOptions, load_inventory, parse_variants
     from harness.errors import UserError
     from harness.execute import RetryPolicy
+    from harness.farm import select_devices
     from harness.plan import KERNELS, build_plan
-    from harness.prepare import parse_int_list, resolve_models
+    from harness.prepare import parse_int_list, pinned_models, resolve_models
     from harness.runners.benchmark_model import BenchmarkFlags
     from harness.store import Store
 
     inventory = load_inventory(args["inventory"])
-    device = inventory.get(args["device"])
-    runner = args["runner"] or device.default_runner
-    if runner not in RUNNERS:
+    devices = select_devices(inventory, args["device"], args["all_devices"])
+    runner = args["runner"]
+    if runner is not None and runner not in RUNNERS:
         raise UserError(f"--runner must be one of {', '.join(RUNNERS)} (got {runner!r}).")
     if args["delegate"] not in ("xnnpack", "none", "gpu", "nnapi"):
         raise UserError(f"--delegate must be xnnpack, none, gpu or nnapi (got {args['delegate']!r}).")
-    if runner == "litert" and (args["delegate"] not in ("xnnpack",) or args["big_cores"]):
-        raise UserError("--delegate and --big-cores apply to the benchmark_model runner; with litert use "
-                        "--kernels xnnpack|builtin.")
+    uses_litert = [d.name for d in devices if (runner or d.default_runner) == "litert"]
+    if uses_litert and (args["delegate"] != "xnnpack" or args["big_cores"]):
+        raise UserError(f"--delegate and --big-cores apply to the benchmark_model runner; {', '.join(uses_litert)} "
+                        "use litert: there, use --kernels xnnpack|builtin.")
     variants = parse_variants(args["variants"])
     threads = parse_int_list(args["threads"], "--threads")
-    model_name, files = resolve_models(
-        model=args["model"], example=args["example"], variants=variants,
-        calibration=args["calibration"], warn=render.warn,
-    )
+    if args.get("pinned_variants"):
+        model_name, files = args["pinned_model_name"], pinned_models(args["pinned_variants"])
+    else:
+        model_name, files = resolve_models(
+            model=args["model"], example=args["example"], variants=variants,
+            calibration=args["calibration"], warn=render.warn,
+        )
     profile_kernels = [k.strip() for k in args["profile_kernels"].split(",") if k.strip()]
     if not profile_kernels or any(k not in KERNELS for k in profile_kernels):
         raise UserError(f"--profile-kernels takes {', '.join(KERNELS)} (comma-separated), got "
                         f"{args['profile_kernels']!r}.")
-    plan = build_plan([device.name], model_name, list(files), threads, args["repeats"],
+    names = [d.name for d in devices]
+    plan = build_plan(names, model_name, list(files), threads, args["repeats"],
                       profile=args["profile"], kernels=args["kernels"], profile_kernels=profile_kernels)
     store = Store(args["results"])
-    campaign = args["campaign"] or f"{time.strftime('%Y%m%d-%H%M%S')}-{device.name}-{model_name}"
-    meta = _campaign_meta(campaign, device.name, model_name, files, args, plan)
+    where = names[0] if len(names) == 1 else f"{len(names)}devices"
+    campaign = args["campaign"] or f"{time.strftime('%Y%m%d-%H%M%S')}-{where}-{model_name}"
+    meta = _campaign_meta(campaign, names, model_name, files, args, plan)
     previous = store.read_campaign(campaign)
     if previous is not None:
         _check_resume(previous, meta)
@@ -127,15 +178,33 @@ def _run(args: dict[str, Any]) -> None:
     )
     flags = BenchmarkFlags(delegate=args["delegate"], nnapi_accelerator=args["nnapi_accelerator"])
     policy = RetryPolicy(max_attempts=args["max_attempts"], reconnect_for_s=args["reconnect_timeout"])
-    execution = _execute_with_progress(plan, campaign, store, device, files, options,
-                                       dict(runner=runner, runner_flags=flags, big_cores=args["big_cores"],
-                                            policy=policy))
-    _render_summary(store, campaign, execution)
-    if execution.failed:
+    result = _execute_with_progress(plan, campaign, store, devices, files, options,
+                                    dict(runner=runner, runner_flags=flags, big_cores=args["big_cores"],
+                                         policy=policy, lease=_lease_factory(args["busy"], args["lease_ttl"])))
+    _render_summary(store, campaign, result)
+    if not result.ok:
         raise typer.Exit(1)
 
 
-def _campaign_meta(campaign: str, device: str, model_name: str, files: dict[str, Any],
+def _lease_factory(busy: str, ttl_s: float):  # type: ignore[no-untyped-def]
+    """A lease on the device for as long as it is used: waited for, or DeviceBusy (skip)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def lease(transport):  # type: ignore[no-untyped-def]
+        from harness.lease import DeviceLease
+
+        held = DeviceLease(transport, ttl_s=ttl_s)
+        held.acquire(wait=busy == "wait")
+        try:
+            yield held
+        finally:
+            held.release()
+
+    return lease
+
+
+def _campaign_meta(campaign: str, devices: list[str], model_name: str, files: dict[str, Any],
                    args: dict[str, Any], plan: list[Any]) -> dict[str, Any]:
     from harness import __version__
     from harness.execute import now_iso
@@ -144,13 +213,14 @@ def _campaign_meta(campaign: str, device: str, model_name: str, files: dict[str,
         "campaign": campaign,
         "created_at": now_iso(),
         "harness_version": __version__,
-        "devices": [device],
+        "devices": devices,
         "model_name": model_name,
         "variants": {v: {"path": str(m.path), "sha256": m.sha256, "bytes": m.bytes} for v, m in files.items()},
         "options": {k: args[k] for k in ("threads", "repeats", "profile", "kernels", "profile_kernels", "min_runs",
                                          "min_seconds",
                                          "max_seconds", "warmup_runs", "profile_runs")},
         "plan": [item.key for item in plan],
+        "args": {k: args[k] for k in RESUMABLE},
     }
 
 
@@ -168,35 +238,51 @@ def _check_resume(previous: dict[str, Any], meta: dict[str, Any]) -> None:
     meta["created_at"] = previous.get("created_at", meta["created_at"])
 
 
-def _execute_with_progress(plan, campaign, store, device, files, options, runner_args):  # type: ignore[no-untyped-def]
+def _execute_with_progress(plan, campaign, store, devices, files, options, runner_args):  # type: ignore[no-untyped-def]
+    """The farm with a live view: one row per device (state, current run, done / failed / left)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
     from harness.cli import render
-    from harness.execute import execute_plan
+    from harness.farm import run_farm
 
+    totals = {d.name: sum(1 for i in plan if i.device == d.name) for d in devices}
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[current]}"), console=render.console(stderr=True), transient=False,
+        TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TextColumn("{task.fields[current]}"),
+        console=render.console(stderr=True), transient=False,
     ) as progress:
-        task = progress.add_task(f"{device.name}", total=len(plan), current="preparing")
+        tasks = {name: progress.add_task(name, total=total, current="connecting", failed=0)
+                 for name, total in totals.items()}
+        failed = dict.fromkeys(totals, 0)
 
         def on_event(event):  # type: ignore[no-untyped-def]
             item = event.item
+            task = tasks[item.device]
             label = f"{item.variant} t{item.threads} {item.mode}/{item.kernels} r{item.repeat}"
             if event.kind == "start":
                 progress.update(task, current=label)
             elif event.kind in ("retry", "waiting"):
-                progress.console.print(Text.assemble((event.kind, "yellow"), f" {label}: {event.message}"))
+                progress.update(task, current=f"{event.kind}: {label}")
+                progress.console.print(
+                    Text.assemble((event.kind, "yellow"), f" {item.device} {label}: {event.message}"))
             else:
                 progress.advance(task)
                 if event.kind == "failed":
-                    progress.console.print(Text.assemble(("failed", "red"), f" {label}: {event.message}"))
-        return execute_plan(plan, campaign=campaign, store=store, device=device, variants=files,
-                            options=options, on_event=on_event, **runner_args)
+                    failed[item.device] += 1
+                    progress.update(task, failed=failed[item.device])
+                    progress.console.print(Text.assemble(("failed", "red"), f" {item.device} {label}: {event.message}"))
+
+        def on_device(name, state, detail):  # type: ignore[no-untyped-def]
+            progress.update(tasks[name], current=state if not detail else f"{state}: {detail}"[:60])
+
+        return run_farm(devices, plan, campaign=campaign, store=store, variants=files, options=options,
+                        on_event=on_event, on_device=on_device, **runner_args)
 
 
-def _render_summary(store, campaign, execution) -> None:  # type: ignore[no-untyped-def]
+def _render_summary(store, campaign, result) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
     from harness.analysis.summary import summarize
     from harness.cli import render
     from harness.store import load_results
@@ -206,7 +292,13 @@ def _render_summary(store, campaign, execution) -> None:  # type: ignore[no-unty
     if not table.empty:
         table["vs_fp32"] = table["vs_fp32"].map(lambda r: "" if r != r or r is None else f"{r:.2f}x")
     render.table(table, title=f"campaign {campaign}")
-    landed, failed, skipped = len(execution.landed), len(execution.failed), len(execution.skipped)
+    problems = [{"run / device": r.split("/", 1)[-1], "why": why} for r, why in result.failed]
+    problems += [{"run / device": name, "why": why} for name, why in {**result.errors, **result.busy}.items()]
+    if problems:
+        render.table(pd.DataFrame(problems), title="what did not land")
     render.info(
-        f"{landed} runs landed, {failed} failed, {skipped} already there -> {store.campaign_dir(campaign)}"
+        f"{len(result.landed)} runs landed, {len(result.failed)} failed, {len(result.skipped)} already there"
+        + (f", {len(result.errors)} device(s) could not run" if result.errors else "")
+        + (f", {len(result.busy)} device(s) busy (skipped)" if result.busy else "")
+        + f" -> {store.campaign_dir(campaign)}"
     )

@@ -10,6 +10,8 @@ exercised with this stand-in. ``write_double(path)`` writes a POSIX sh script th
 - replays real recorded stdout of that build: with ``--enable_op_profiling=true`` and a CSV
   output file it writes the recorded CSV profile there; without profiling it prints the
   recorded latency lines only;
+- takes as long as the real tool at least would: it sleeps ``--min_secs`` (the tool's minimum
+  benchmark time), without using the CPU, so many doubles can run side by side;
 - records its own argv in ``$HARNESS_DOUBLE_LOG`` (if set) so tests can check the flags;
 - with ``$HARNESS_DOUBLE_FAIL`` set, replays a real recorded failure (an NNAPI delegate that
   failed to prepare, sample 03) and exits 1.
@@ -51,7 +53,7 @@ def script_text() -> str:
     return f"""#!/bin/sh
 # TEST DOUBLE of benchmark_model (harness tests/doubles) - replays recorded real outputs.
 [ -n "$HARNESS_DOUBLE_LOG" ] && printf '%s\\n' "$*" >> "$HARNESS_DOUBLE_LOG"
-graph=""; profiling=false; out_file=""; mode=stdout
+graph=""; profiling=false; out_file=""; mode=stdout; min_secs=0
 for a in "$@"; do
   case "$a" in
     --help|--help=true) cat >&2 <<'HARNESS_EOF'
@@ -62,6 +64,7 @@ HARNESS_EOF
     --enable_op_profiling=true) profiling=true;;
     --op_profiling_output_file=*) out_file="${{a#--op_profiling_output_file=}}";;
     --op_profiling_output_mode=*) mode="${{a#--op_profiling_output_mode=}}";;
+    --min_secs=*) min_secs="${{a#--min_secs=}}";;
     --*=*) ;;
     *) echo "ERROR: unknown argument $a" >&2; exit 1;;
   esac
@@ -79,6 +82,7 @@ if [ ! -r "$graph" ]; then
   echo "ERROR: Benchmarking failed." >&2
   exit 1
 fi
+sleep "$min_secs" 2>/dev/null || true
 if [ "$profiling" = true ] && [ "$mode" = csv ] && [ -n "$out_file" ]; then
   cat <<'HARNESS_EOF'
 {csv_stdout.rstrip()}
