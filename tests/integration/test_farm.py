@@ -124,3 +124,43 @@ def test_device_selection_errors(harness_cli, tmp_path, spec, needle):
     (tmp_path / "devices.toml").write_text('[devices.phone]\ntransport = "adb"\nserial = "x"\ntags = ["android"]\n')
     proc = harness_cli("run", "--device", spec, "--inventory", str(tmp_path / "devices.toml"))
     assert proc.returncode == 2 and needle in proc.stderr
+
+
+def test_two_controllers_never_share_a_device_and_a_killed_ones_leases_expire(make_adb_farm, tmp_path, cache_home):
+    farm = make_adb_farm(4)
+    double = write_double(tmp_path / "benchmark_model")
+    inv = _inventory(tmp_path / "devices.toml", farm, double)
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home))
+
+    def controller(name: str, results: Path) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "harness", "run", "--inventory", str(inv), "--device", "tag:android",
+             "--example", "tiny_cnn", "--variants", "fp32,int8", "--repeats", "2", "--no-profile", "--min-runs", "5",
+             "--min-seconds", "0.3", "--lease-ttl", "3", "--results", str(results), "--campaign", name],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    a, b = controller("a", tmp_path / "ra"), controller("b", tmp_path / "rb")
+    assert a.wait(300) == 0 and b.wait(300) == 0
+    import pandas as pd
+
+    runs = pd.concat([load_results(tmp_path / "ra").runs, load_results(tmp_path / "rb").runs], ignore_index=True)
+    assert len(runs) == 2 * 4 * 4
+    for device, group in runs.groupby("device"):
+        # each controller holds the device's lease for its whole stay: the two stays never overlap
+        span = group.groupby("campaign").agg(start=("started_at", "min"), end=("finished_at", "max"))
+        first, second = span.sort_values("start").itertuples()
+        assert first.end <= second.start, f"{device}: {first.Index} and {second.Index} used it at the same time"
+
+    # a controller killed with SIGKILL keeps its leases until they expire; the other then takes over
+    killed = controller("c", tmp_path / "rc")
+    deadline = time.monotonic() + 60
+    while _landed(tmp_path / "rc") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    t_kill = time.monotonic()
+    survivor = controller("d", tmp_path / "rd")
+    assert survivor.wait(300) == 0, survivor.stderr.read()
+    took = time.monotonic() - t_kill
+    assert took >= 2.0  # it had to wait for the dead controller's leases (TTL 3 s) to expire
+    assert (load_results(tmp_path / "rd").runs["status"] == "ok").all()
