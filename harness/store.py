@@ -7,6 +7,10 @@
           run.json               parsed records: {"schema_version", "run", "ops", "samples", "command"}
           raw/                   the runner's own output as pulled from the device (kept for re-parsing)
 
+The root may also be any fsspec URL (``s3://bucket/results``, ``memory://...``), so several
+controllers can collect into one object store; there a run's files are written first and its
+``run.json`` last, and a run has landed when its ``run.json`` exists.
+
 A run's id is ``<campaign>/<key>``, where the key names the plan item (device, variant,
 threads, mode, kernels, repeat): landing the same item twice is refused, so a re-run or a
 resume never duplicates a result. Append-only: nothing here rewrites a landed run.
@@ -44,11 +48,27 @@ class Results:
         return iter((self.runs, self.ops, self.samples))
 
 
+def store_path(root: Any) -> Any:
+    """A local Path, or a pathlib-like UPath for an fsspec URL (``scheme://...``)."""
+    if hasattr(root, "exists"):  # a Path or UPath already
+        return root
+    root = os.fspath(root)
+    if isinstance(root, str) and "://" in root:
+        from upath import UPath
+
+        return UPath(root)
+    return Path(root)
+
+
+def _is_local(path: Any) -> bool:
+    return isinstance(path, Path) and type(path).__module__.startswith("pathlib")
+
+
 class Store:
-    """A results folder. Constructing it does no I/O."""
+    """A results folder (or fsspec URL). Constructing it does no I/O."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(root) if root else DEFAULT_STORE
+        self.root = store_path(root) if root else DEFAULT_STORE
 
     # campaigns -----------------------------------------------------------------------
     def campaign_dir(self, campaign: str) -> Path:
@@ -57,7 +77,12 @@ class Store:
         return self.root / campaign
 
     def write_campaign(self, campaign: str, meta: Mapping[str, Any]) -> None:
-        atomic_write_json(self.campaign_dir(campaign) / CAMPAIGN_FILE, dict(meta))
+        path = self.campaign_dir(campaign) / CAMPAIGN_FILE
+        if _is_local(path):
+            atomic_write_json(path, dict(meta))
+        else:  # an object store's put is whole or nothing
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes((json.dumps(dict(meta), indent=1, default=str) + "\n").encode())
 
     def read_campaign(self, campaign: str) -> dict[str, Any] | None:
         path = self.campaign_dir(campaign) / CAMPAIGN_FILE
@@ -102,13 +127,15 @@ class Store:
         Raises StoreError if this key has landed already (nothing is overwritten).
         """
         final = self.run_dir(campaign, key)
-        if final.exists():
+        if (final / RUN_FILE).exists() or (_is_local(final) and final.exists()):
             raise StoreError(f"run {campaign}/{key} has landed already; not writing it twice")
         body = dict(record)
         body["run"] = schema.check_record("runs", body["run"])
         body["ops"] = [schema.check_record("ops", r) for r in body.get("ops", [])]
         body["samples"] = [schema.check_record("samples", r) for r in body.get("samples", [])]
         body["schema_version"] = schema.SCHEMA_VERSION
+        if not _is_local(final):
+            return self._land_remote(final, body, raw_files or {})
         parent = final.parent
         parent.mkdir(parents=True, exist_ok=True)
         incoming = Path(tempfile.mkdtemp(prefix=f".incoming-{key}-", dir=parent))
@@ -130,9 +157,23 @@ class Store:
             raise
         return final
 
+    def _land_remote(self, final: Any, body: Mapping[str, Any], raw_files: Mapping[str, bytes]) -> Any:
+        """fsspec stores have no atomic folder rename: raw files first, run.json (the mark of a
+        landed run) last."""
+        for name, data in raw_files.items():
+            parts = Path(name).parts
+            if Path(name).is_absolute() or ".." in parts or not parts:
+                raise StoreError(f"refusing to write {name!r}: it would land outside {final}")
+            target = final.joinpath("raw", *parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        final.mkdir(parents=True, exist_ok=True)
+        (final / RUN_FILE).write_bytes((json.dumps(body, indent=1, default=str) + "\n").encode())
+        return final
+
     def run_files(self, path: Path | None = None) -> list[Path]:
         """Every run.json below ``path`` (the store, a campaign, or one run), sorted."""
-        base = Path(path) if path else self.root
+        base = self.root if path is None else store_path(path)
         if (base / RUN_FILE).is_file():
             return [base / RUN_FILE]
         if not base.exists():
@@ -159,7 +200,7 @@ def load_results(path: str | os.PathLike[str] | None = None) -> Results:
 
     ``path`` may be a store root, a campaign folder or a run folder.
     """
-    base = Path(path) if path is not None else DEFAULT_STORE
+    base = DEFAULT_STORE if path is None else store_path(path)
     if not base.exists():
         raise StoreError(f"No results at {base}. Run `harness run` first, or pass --results DIR.")
     files = Store(base).run_files(base)

@@ -217,3 +217,16 @@ def test_a_corrupt_tflite_is_rejected_before_anything_runs(harness_cli, tmp_path
     proc = harness_cli("run", "--model", str(bad), "--results", "r")
     assert proc.returncode == 2 and "bad.tflite" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_results_to_an_fsspec_url(harness_cli, tmp_path):
+    url = f"file://{tmp_path}/objstore"
+    proc = harness_cli("run", "--example", "tiny_cnn", "--variants", "int8", "--no-profile", *FAST,
+                       "--repeats", "1", "--results", url, "--campaign", "u")
+    assert proc.returncode == 0, proc.stderr
+    res = load_results(url)
+    assert len(res.runs) == 1 and (res.runs["status"] == "ok").all()
+    listed = harness_cli("results", "list", "--results", url, check=True)
+    assert "u" in listed.stdout
+    again = harness_cli("run", "--resume", "u", "--results", url)
+    assert again.returncode == 0 and len(load_results(url).runs) == 1

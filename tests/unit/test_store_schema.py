@@ -98,3 +98,20 @@ def test_bad_campaign_and_key_names(tmp_path):
             store.campaign_dir(bad)
     with pytest.raises(StoreError):
         store.run_dir("c", "a/b")
+
+
+def test_an_fsspec_url_store_lands_and_loads_the_same(tmp_path):
+    """memory:// and file:// roots go through fsspec (object stores: run.json written last)."""
+    for root in ("memory://harness-test-store", f"file://{tmp_path}/via-fsspec"):
+        store = Store(root)
+        store.write_campaign("c1", {"campaign": "c1"})
+        store.land_run("c1", "a", _record("c1/a"), {"result.json": b"{}"})
+        store.land_run("c1", "b", _record("c1/b", status="failed", n=0))
+        with pytest.raises(StoreError, match="landed already"):
+            store.land_run("c1", "a", _record("c1/a"))
+        with pytest.raises(StoreError, match="outside"):
+            store.land_run("c1", "x", _record("c1/x"), {"../../evil": b"x"})
+        assert store.campaigns() == ["c1"] and store.landed_keys("c1") == {"a", "b"}
+        res = load_results(root)
+        assert list(res.runs["run_id"]) == ["c1/a", "c1/b"] and len(res.samples) == 3
+        assert store.read_campaign("c1") == {"campaign": "c1"}
