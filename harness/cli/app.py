@@ -11,6 +11,7 @@ import typer
 
 from harness import __version__
 from harness.cli import devices as devices_cli
+from harness.cli import farm as farm_cli
 from harness.cli import import_
 from harness.cli import models as models_cli
 from harness.cli import results as results_cli
@@ -48,6 +49,7 @@ app.command("run", help=run_cli.HELP)(run_cli.run)
 app.add_typer(models_cli.app, name="models")
 app.add_typer(results_cli.app, name="results")
 app.add_typer(devices_cli.app, name="devices")
+app.add_typer(farm_cli.app, name="farm")
 app.add_typer(tools_cli.app, name="tools")
 app.command("import")(import_.import_)
 

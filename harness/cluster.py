@@ -1,0 +1,339 @@
+"""The farm on a Dask distributed cluster: each farm host runs a Dask worker that advertises the
+devices attached to it as worker resources (``device:<name>=1``); the controller submits one task
+per device with that resource, so each device's part of the plan runs on the host it hangs off,
+one task at a time per device, and lands its runs in the shared store.
+
+Why one task per device, not one per run: the device's plan stays sequential and interleaved in
+one ``execute_plan`` (the same code as in-process), one lease and one facts read cover the whole
+stay, retries by failure class and reconnection work as in-process, and a rescheduled task
+resumes from what landed (attempt keys), so nothing is run twice.
+
+Model files travel with the tasks, not by path: the controller scatters each variant's bytes once
+(keyed by its sha256) and the worker materialises them in a content-addressed cache before
+running. Progress comes back as Dask structured events (``log_event`` / ``subscribe_topic``).
+
+``distributed`` is imported inside the functions, so ``harness --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.config import Device, RunOptions
+from harness.errors import HarnessError, UserError
+from harness.execute import RetryPolicy, RunEvent
+from harness.farm import FarmResult
+from harness.plan import ModelVariant, PlanItem
+
+RESOURCE_PREFIX = "device:"
+
+
+def resource_name(device: str) -> str:
+    return f"{RESOURCE_PREFIX}{device}"
+
+
+# the worker side: which devices this host can reach ------------------------------------------
+def reachability(devices: Sequence[Device], *, explicit: Sequence[str] = (),
+                 connect_timeout_s: float = 3.0) -> dict[str, str | None]:
+    """``{device: None if reachable now, else why not}``.
+
+    adb: listed in state ``device`` by its adb server; ssh: a TCP connection to host:port opens;
+    local: only when named in ``explicit`` (every host has its own ``local``, so advertising it
+    by default would let any worker take any other host's local runs).
+    """
+    from harness.errors import TransportError
+    from harness.transport.adb import list_server_devices
+
+    servers: dict[str | None, dict[str, str] | str] = {}
+    out: dict[str, str | None] = {}
+    for device in devices:
+        if device.transport == "local":
+            out[device.name] = None if device.name in explicit else \
+                "local device: advertised only when named with --devices (every host has its own)"
+        elif device.transport == "adb":
+            if device.adb_server not in servers:
+                try:
+                    listing = list_server_devices(device.adb_server)
+                    servers[device.adb_server] = {d["serial"]: d["state"] for d in listing}
+                except TransportError as exc:
+                    servers[device.adb_server] = str(exc)
+            listed = servers[device.adb_server]
+            if isinstance(listed, str):
+                out[device.name] = listed
+            elif device.serial not in listed:
+                out[device.name] = f"serial {device.serial} is not listed by its adb server"
+            elif listed[device.serial] != "device":
+                out[device.name] = f"serial {device.serial} is {listed[device.serial]}, not ready (device)"
+            else:
+                out[device.name] = None
+        elif device.transport == "ssh":
+            port = device.port or 22
+            try:
+                socket.create_connection((device.host, port), timeout=connect_timeout_s).close()
+                out[device.name] = None
+            except OSError as exc:
+                out[device.name] = f"cannot connect to {device.host}:{port}: {exc.strerror or exc}"
+        else:
+            out[device.name] = f"transport {device.transport!r} is unknown"
+    return out
+
+
+def serve_worker(scheduler: str, devices: Sequence[str], *, name: str | None = None, nthreads: int | None = None,
+                 host: str | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+    """Run a Dask worker in this process advertising ``device:<name>=1`` for each of ``devices``,
+    until SIGINT / SIGTERM or the scheduler closes it. ``on_ready(address)`` once registered."""
+    import asyncio
+    import signal
+
+    from distributed import Worker
+
+    resources = {resource_name(d): 1 for d in devices}
+
+    async def main() -> None:
+        worker = Worker(scheduler, name=name, nthreads=nthreads or max(1, len(devices)), resources=resources,
+                        host=host)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await asyncio.wait_for(worker.start(), timeout=60)
+        except (OSError, TimeoutError) as exc:
+            raise UserError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; is `dask scheduler` running "
+                            "there?") from exc
+        if on_ready:
+            on_ready(worker.address)
+        finished = asyncio.ensure_future(worker.finished())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({finished, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not finished.done():
+            await worker.close(timeout=10)
+        stopped.cancel()
+
+    asyncio.run(main())
+
+
+# model files: shipped by content, cached by content ------------------------------------------
+def model_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "harness" / "cluster-models"
+
+
+def materialise(sha256: str, data: bytes, cache: Path | None = None) -> Path:
+    """The model file for ``sha256`` in the worker's content-addressed cache (written atomically,
+    checked against its hash)."""
+    cache = cache or model_cache_dir()
+    path = cache / f"{sha256}.tflite"
+    if path.is_file() and path.stat().st_size == len(data):
+        return path
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise HarnessError(f"model bytes shipped for {sha256[:12]} do not match their sha256")
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = cache / f".{sha256}.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
+# the task --------------------------------------------------------------------------------------
+def executor_name() -> str:
+    """Which process runs a run: ``host:pid`` (the runs frame's ``executor`` column)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def device_task(device: Device, plan: Sequence[PlanItem], *, campaign: str, store_root: str,
+                models: Mapping[str, tuple[str, int, bytes]], options: RunOptions, runner: str | None,
+                runner_flags: Any, big_cores: bool, policy: RetryPolicy | None,
+                lease: Callable[[Any], Any] | None, topic: str) -> tuple[str, Any]:
+    """On the worker: materialise the models, run this device's part of the plan with
+    ``execute_plan``, land into ``store_root``. Returns ``("ok", Execution)``, ``("busy", why)``
+    or ``("error", why)`` (never raises a HarnessError: those may not unpickle on the controller)."""
+    from distributed import get_worker
+
+    from harness.execute import execute_plan
+    from harness.store import Store
+
+    worker = get_worker()
+    where = f"{worker.name} ({executor_name()})"
+
+    def send(msg: dict[str, Any]) -> None:
+        try:
+            worker.log_event(topic, msg)
+        except Exception:  # progress is best-effort; the runs land regardless
+            pass
+
+    def on_event(event: RunEvent) -> None:
+        send({"kind": event.kind, "item": dataclasses.asdict(event.item), "run_id": event.run_id,
+              "message": event.message})
+
+    send({"kind": "device", "device": device.name, "state": "running", "detail": f"on {where}"})
+    try:
+        variants = {v: ModelVariant(v, materialise(sha, data), sha, size) for v, (sha, size, data) in models.items()}
+        execution = execute_plan(plan, campaign=campaign, store=Store(store_root), device=device, variants=variants,
+                                 options=options, runner=runner, runner_flags=runner_flags, big_cores=big_cores,
+                                 policy=policy, lease=lease, on_event=on_event)
+    except HarnessError as exc:
+        from harness.lease import DeviceBusy
+
+        if isinstance(exc, DeviceBusy):
+            return "busy", f"{exc} (on {where})"
+        return "error", f"{exc.error_class}: {exc} (on {where})"
+    return "ok", execution
+
+
+# the controller side ---------------------------------------------------------------------------
+def advertised_devices(client: Any) -> dict[str, list[str]]:
+    """``{device: [worker names]}`` for every device some worker of the cluster advertises."""
+    info = client.scheduler_info(n_workers=-1)
+    out: dict[str, list[str]] = {}
+    for address, w in info.get("workers", {}).items():
+        for res, amount in (w.get("resources") or {}).items():
+            if res.startswith(RESOURCE_PREFIX) and amount:
+                out.setdefault(res[len(RESOURCE_PREFIX):], []).append(str(w.get("name") or address))
+    return out
+
+
+def connect(address: str, timeout_s: float = 15.0) -> Any:
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout_s, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise UserError(f"cannot reach the Dask scheduler at {address}: {exc}. Start one with `dask scheduler` "
+                        "and a `harness farm worker --scheduler ADDRESS` on each farm host.") from exc
+
+
+def check_cluster(address: str, devices: Sequence[str]) -> dict[str, list[str]]:
+    """Fail fast (UserError naming the devices the cluster has) unless a worker of the cluster at
+    ``address`` advertises each of ``devices``; ``{device: [worker names]}``."""
+    client = connect(address)
+    try:
+        return _require_devices(client, address, devices)
+    finally:
+        client.close()
+
+
+def _require_devices(client: Any, address: str, devices: Sequence[str]) -> dict[str, list[str]]:
+    have = advertised_devices(client)
+    missing = [d for d in devices if d not in have]
+    if missing:
+        known = ", ".join(f"{d} (on {', '.join(ws)})" for d, ws in sorted(have.items())) or "none"
+        raise UserError(f"no worker of the cluster at {address} advertises {', '.join(missing)}. Devices the "
+                        f"cluster has: {known}. Start `harness farm worker --scheduler {address}` on the host "
+                        "each missing device hangs off.")
+    return have
+
+
+def is_url(root: str) -> bool:
+    return "://" in root
+
+
+def run_on_cluster(
+    address: str,
+    devices: Sequence[Device],
+    plan: Sequence[PlanItem],
+    *,
+    campaign: str,
+    store: Any,
+    variants: Mapping[str, ModelVariant],
+    options: RunOptions,
+    runner: str | None = None,
+    runner_flags: Any = None,
+    big_cores: bool = False,
+    policy: RetryPolicy | None = None,
+    lease: Callable[[Any], Any] | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
+    on_device: Callable[[str, str, str], None] | None = None,
+    lost_grace_s: float = 30.0,
+) -> FarmResult:
+    """``run_farm`` on a Dask cluster: one task per device, pinned by its ``device:<name>``
+    resource. Fails fast (UserError) when no worker advertises one of ``devices``; a device whose
+    workers all leave while its task waits is given up after ``lost_grace_s``."""
+    say = on_device or (lambda name, state, detail: None)
+    emit = on_event or (lambda e: None)
+    root = str(store.root)
+    if not is_url(root):
+        root = os.path.abspath(root)  # the workers resolve it, not this folder
+    client = connect(address)
+    try:
+        have = _require_devices(client, address, [d.name for d in devices])
+        topic = f"harness-{campaign}-{uuid.uuid4().hex[:8]}"
+
+        def handler(event: tuple[float, dict[str, Any]]) -> None:
+            msg = event[1]
+            if msg.get("kind") == "device":
+                say(msg["device"], msg["state"], msg.get("detail", ""))
+            else:
+                emit(RunEvent(msg["kind"], PlanItem(**msg["item"]), msg["run_id"], msg.get("message", "")))
+
+        client.subscribe_topic(topic, handler)
+        models = {}
+        for name, v in variants.items():
+            data = Path(v.path).read_bytes()
+            future = client.scatter({f"harness-model-{v.sha256}": data}, hash=False)[f"harness-model-{v.sha256}"]
+            models[name] = (v.sha256, v.bytes, future)
+        futures = {}
+        for device in devices:
+            mine = [item for item in plan if item.device == device.name]
+            say(device.name, "queued", f"on {', '.join(have[device.name])}")
+            futures[device.name] = client.submit(
+                device_task, device, mine, campaign=campaign, store_root=root, models=models, options=options,
+                runner=runner, runner_flags=runner_flags, big_cores=big_cores, policy=policy, lease=lease,
+                topic=topic, resources={resource_name(device.name): 1}, pure=False,
+                key=f"harness-{device.name}-{uuid.uuid4().hex[:8]}",
+            )
+        return _gather(client, futures, say, lost_grace_s)
+    finally:
+        client.close()
+
+
+def _gather(client: Any, futures: dict[str, Any], say: Callable[[str, str, str], None],
+            lost_grace_s: float) -> FarmResult:
+    result = FarmResult()
+    lost_since: dict[str, float] = {}
+    pending = dict(futures)
+    last_check = 0.0
+    while pending:
+        for name, future in list(pending.items()):
+            if not future.done():
+                continue
+            del pending[name]
+            try:
+                status, value = future.result()
+            except Exception as exc:  # KilledWorker, a bug in the task, ...
+                status, value = "error", f"{type(exc).__name__}: {exc}"
+            if status == "ok":
+                result.executions[name] = value
+                say(name, "done", f"{len(value.landed)} landed, {len(value.failed)} failed")
+            elif status == "busy":
+                result.busy[name] = value
+                say(name, "busy", value)
+            else:
+                result.errors[name] = value
+                say(name, "error", value)
+        now = time.monotonic()
+        if pending and now - last_check > 2.0:
+            last_check = now
+            have = advertised_devices(client)
+            for name in list(pending):
+                if name in have:
+                    lost_since.pop(name, None)
+                    continue
+                since = lost_since.setdefault(name, now)
+                if now - since > lost_grace_s:
+                    pending.pop(name).cancel()
+                    why = f"no worker advertises {resource_name(name)} any more (its worker left or died)"
+                    result.errors[name] = why
+                    say(name, "error", why)
+        time.sleep(0.1)
+    return result
+
