@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -342,6 +344,7 @@ def _run_one(
         "repeat": item.repeat,
         "harness_version": __version__,
         "schema_version": schema.SCHEMA_VERSION,
+        "executor": f"{socket.gethostname()}:{os.getpid()}",
     }
     raw: dict[str, bytes] = {}
     ops: list[dict[str, Any]] = []

@@ -43,6 +43,7 @@ RUNS: dict[str, str] = {
     "plan_key": "str",  # the plan item this run is an attempt of
     "attempt": "int",  # 1 for the first attempt; retries land as <plan_key>~N
     "failure_class": "str",  # invalid | transport | inconclusive (null when ok)
+    "executor": "str",  # host:pid of the process that ran it (the controller, or a `harness farm worker`)
     "init_us": "float",
     "first_us": "float",
     "warmup_avg_us": "float",

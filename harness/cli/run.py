@@ -75,6 +75,9 @@ def run(
     reconnect_timeout: float = typer.Option(
         120.0, "--reconnect-timeout", help="How long a device that vanished may take to come back, seconds."
     ),
+    cluster: str | None = typer.Option(
+        None, "--cluster", help="Run on the Dask cluster at ADDRESS, whose `harness farm worker`s own the devices."
+    ),
 ) -> None:
     from harness.errors import UserError
 
@@ -138,6 +141,10 @@ def _run(args: dict[str, Any]) -> None:
 
     inventory = load_inventory(args["inventory"])
     devices = select_devices(inventory, args["device"], args["all_devices"])
+    if args.get("cluster"):
+        from harness.cluster import check_cluster
+
+        check_cluster(args["cluster"], [d.name for d in devices])  # before anything is written
     runner = args["runner"]
     if runner is not None and runner not in RUNNERS:
         raise UserError(f"--runner must be one of {', '.join(RUNNERS)} (got {runner!r}).")
@@ -180,7 +187,8 @@ def _run(args: dict[str, Any]) -> None:
     policy = RetryPolicy(max_attempts=args["max_attempts"], reconnect_for_s=args["reconnect_timeout"])
     result = _execute_with_progress(plan, campaign, store, devices, files, options,
                                     dict(runner=runner, runner_flags=flags, big_cores=args["big_cores"],
-                                         policy=policy, lease=_lease_factory(args["busy"], args["lease_ttl"])))
+                                         policy=policy, lease=_lease_factory(args["busy"], args["lease_ttl"])),
+                                    cluster=args.get("cluster"))
     _render_summary(store, campaign, result)
     if not result.ok:
         raise typer.Exit(1)
@@ -238,8 +246,10 @@ def _check_resume(previous: dict[str, Any], meta: dict[str, Any]) -> None:
     meta["created_at"] = previous.get("created_at", meta["created_at"])
 
 
-def _execute_with_progress(plan, campaign, store, devices, files, options, runner_args):  # type: ignore[no-untyped-def]
-    """The farm with a live view: one row per device (state, current run, done / failed / left)."""
+def _execute_with_progress(plan, campaign, store, devices, files, options, runner_args,  # type: ignore[no-untyped-def]
+                           cluster=None):
+    """The farm with a live view: one row per device (state, current run, done / failed / left);
+    in-process, or on the Dask cluster at ``cluster``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
@@ -276,6 +286,11 @@ def _execute_with_progress(plan, campaign, store, devices, files, options, runne
         def on_device(name, state, detail):  # type: ignore[no-untyped-def]
             progress.update(tasks[name], current=state if not detail else f"{state}: {detail}"[:60])
 
+        if cluster:
+            from harness.cluster import run_on_cluster
+
+            return run_on_cluster(cluster, devices, plan, campaign=campaign, store=store, variants=files,
+                                  options=options, on_event=on_event, on_device=on_device, **runner_args)
         return run_farm(devices, plan, campaign=campaign, store=store, variants=files, options=options,
                         on_event=on_event, on_device=on_device, **runner_args)
 
