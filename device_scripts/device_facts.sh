@@ -17,6 +17,14 @@ thermal() {
   if [ -r /sys/class/power_supply/battery/temp ]; then
     echo "battery.temp=$(rd /sys/class/power_supply/battery/temp)"
   fi
+  if command -v dumpsys >/dev/null 2>&1; then
+    s=$(dumpsys thermalservice 2>/dev/null | grep -m 1 'Thermal Status:' | sed 's/.*Thermal Status: *//')
+    [ -n "$s" ] && echo "thermal.status=$s"
+  fi
+  if command -v vcgencmd >/dev/null 2>&1; then
+    t=$(vcgencmd get_throttled 2>/dev/null | cut -d= -f2)
+    [ -n "$t" ] && echo "rpi.throttled=$t"
+  fi
 }
 
 if [ "$mode" = thermal ]; then
@@ -35,10 +43,6 @@ m=$(rd /sys/class/dmi/id/product_name)
 if [ -r /etc/os-release ]; then
   p=$(grep '^PRETTY_NAME=' /etc/os-release | head -n 1 | cut -d= -f2- | tr -d '"')
   [ -n "$p" ] && echo "os.pretty=$p"
-fi
-if command -v vcgencmd >/dev/null 2>&1; then
-  t=$(vcgencmd get_throttled 2>/dev/null | cut -d= -f2)
-  [ -n "$t" ] && echo "rpi.throttled=$t"
 fi
 g=$(getconf GNU_LIBC_VERSION 2>/dev/null | cut -d' ' -f2)
 [ -n "$g" ] && echo "glibc=$g"
@@ -71,10 +75,6 @@ for c in /sys/devices/system/cpu/cpu[0-9]*; do
   g=$(rd "$c/cpufreq/scaling_governor")
   echo "cpufreq.${c##*/}=${f:-}:${g:-}"
 done
-if command -v dumpsys >/dev/null 2>&1; then
-  s=$(dumpsys thermalservice 2>/dev/null | grep -m 1 'Thermal Status:' | sed 's/.*Thermal Status: *//')
-  [ -n "$s" ] && echo "thermal.status=$s"
-fi
 if [ -r /sys/class/power_supply/battery/capacity ]; then
   echo "battery.level=$(rd /sys/class/power_supply/battery/capacity)"
 fi

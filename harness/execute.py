@@ -20,6 +20,7 @@ from typing import Any
 from harness import __version__, schema
 from harness.config import Device, RunOptions
 from harness.errors import HarnessError, StoreError, TransportError
+from harness.facts import throttling
 from harness.plan import ModelVariant, PlanItem
 from harness.runners.base import RunnerOutput
 from harness.store import Store
@@ -215,7 +216,7 @@ def execute_plan(
     if not todo:
         return execution
 
-    from harness.facts import collect_facts, read_temperature
+    from harness.facts import collect_facts, read_thermal
 
     trouble_since: float | None = None
     backoff = policy.backoff_s
@@ -235,7 +236,7 @@ def execute_plan(
                     run_id = f"{campaign}/{key}"
                     emit(RunEvent("start", item, run_id))
                     record, raw = _run_one(item, run_id, campaign, device, facts, variants, options,
-                                           worker, link, read_temperature)
+                                           worker, link, read_thermal)
                     record["run"]["plan_key"] = item.key
                     record["run"]["attempt"] = state.attempts
                     cls = failure_class(record["run"].get("error_class"), record["run"]["status"])
@@ -318,7 +319,7 @@ def _run_one(
     base_options: RunOptions,
     runner: Any,
     transport: Transport,
-    read_temperature: Callable[[Transport], float | None],
+    read_thermal: Callable[[Transport], dict[str, Any]],
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     model = variants[item.variant]
     options = options_for(item, base_options)
@@ -353,7 +354,8 @@ def _run_one(
     t0 = time.perf_counter()
     run["started_at"] = now_iso()
     try:
-        run["temp_before_c"] = read_temperature(transport)
+        before = read_thermal(transport)
+        run["temp_before_c"] = before["max_temp_c"]
         remote_model = runner.push_model(model.path, model.sha256)
         output: RunnerOutput = runner.run(remote_model, options)
         command = {"argv": list(output.command.argv), "exit_code": output.command.exit_code,
@@ -366,7 +368,13 @@ def _run_one(
         ops = parsed.ops
         samples = parsed.samples
         run["notes"] = parsed.facts.get("runtime_note")
-        run["temp_after_c"] = read_temperature(transport)
+        after = read_thermal(transport)
+        run["temp_after_c"] = after["max_temp_c"]
+        why = throttling(before) or throttling(after)
+        if why and run.get("status") == "ok":  # measured, but not under conditions to trust
+            run["status"] = "inconclusive"
+            run["error_class"] = "Throttled"
+            run["error_message"] = f"throttled {'before' if throttling(before) else 'after'} the run: {why}"
     except HarnessError as exc:
         run["status"] = "failed"
         run["error_class"] = exc.error_class

@@ -38,8 +38,6 @@ def parse_facts(text: str) -> dict[str, Any]:
         prop.get("ro.kernel.qemu") == "1" or prop.get("ro.boot.qemu") == "1"
         or prop.get("ro.hardware") in ("ranchu", "goldfish", "cutf_cvm")
     ) if prop else None
-    # Android's thermal status: 0 none, 1 light, 2 moderate, 3 severe, 4 critical, 5 emergency, 6 shutdown
-    facts["thermal_status"] = _int(raw.get("thermal.status"))
     osname = raw.get("os.pretty") or " ".join(x for x in (raw.get("uname.s"), raw.get("uname.r")) if x)
     if facts["sdk"] is not None:
         osname = f"Android SDK {facts['sdk']}"
@@ -63,7 +61,6 @@ def parse_facts(text: str) -> dict[str, Any]:
     facts["battery_level"] = _int(raw.get("battery.level"))
     facts["glibc"] = raw.get("glibc")
     facts["python"] = raw.get("python") or None
-    facts.update(parse_throttled(raw.get("rpi.throttled")))
     facts.update(parse_thermal(text))
     return facts
 
@@ -92,7 +89,7 @@ def parse_thermal(text: str) -> dict[str, Any]:
         key, sep, value = line.partition("=")
         if not sep:
             continue
-        if key.startswith("thermal."):
+        if key.startswith("thermal.") and key != "thermal.status":
             kind, _, temp = value.rpartition(":")
             t = _int(temp)
             if t is not None:
@@ -100,11 +97,35 @@ def parse_thermal(text: str) -> dict[str, Any]:
         elif key == "battery.temp":
             t = _int(value)
             battery = t / 10.0 if t is not None else None  # Android reports tenths of a degree
+    status = None
+    throttled = None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key == "thermal.status":
+            status = _int(value)
+        elif key == "rpi.throttled":
+            throttled = value.strip()
     return {
         "thermal_zones_c": zones or None,
         "max_temp_c": max(zones.values()) if zones else None,
         "battery_temp_c": battery,
+        # Android's thermal status: 0 none, 1 light, 2 moderate, 3 severe, 4 critical, 5 emergency
+        "thermal_status": status,
+        **parse_throttled(throttled),
     }
+
+
+SEVERE_THERMAL_STATUS = 3
+
+
+def throttling(thermal: dict[str, Any]) -> str | None:
+    """Why a measurement taken in this thermal state cannot be trusted, or None."""
+    status = thermal.get("thermal_status")
+    if status is not None and status >= SEVERE_THERMAL_STATUS:
+        return f"thermal status {status} (severe or worse: the system throttles)"
+    now = thermal.get("throttled_now") or []
+    slowed = [w for w in now if w in ("throttled", "arm frequency capped", "under-voltage")]
+    return f"the board reports {', '.join(slowed)}" if slowed else None
 
 
 def _milli(t: int) -> float:
@@ -151,7 +172,7 @@ def collect_facts(transport: Transport, timeout_s: float = 30) -> dict[str, Any]
     return facts
 
 
-def read_temperature(transport: Transport, timeout_s: float = 15) -> float | None:
-    """Hottest thermal zone in °C, or None where the device exposes none."""
+def read_thermal(transport: Transport, timeout_s: float = 15) -> dict[str, Any]:
+    """Temperatures, Android's thermal status and Pi throttling now (each None where unknown)."""
     result = transport.run(["sh", _script_on_device(transport), "thermal"], timeout_s=timeout_s)
-    return parse_thermal(result.text())["max_temp_c"] if result.ok else None
+    return parse_thermal(result.text() if result.ok else "")

@@ -258,8 +258,15 @@ class DeviceLease:
             self._renew_once()
         return not self.lost
 
+    def rebind(self, transport: Transport) -> None:
+        """Renew (and release) through ``transport`` from now on: after a reconnect, keep the
+        lease instead of waiting out our own old one. Call ``confirm()`` next to know it held."""
+        with self._op:
+            self.transport = transport
+
     def __enter__(self) -> DeviceLease:
-        self.acquire(wait=True)
+        if self.epoch is None:  # ``acquire(wait=False)`` first, then ``with lease:``, is fine
+            self.acquire(wait=True)
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

@@ -59,7 +59,7 @@ RUNS: dict[str, str] = {
     "profile_invoke_us": "float",  # profile runs: mean invoke time as the profiler timed it
     "temp_before_c": "float",
     "temp_after_c": "float",
-    "status": "str",  # ok | failed
+    "status": "str",  # ok | failed | inconclusive (measured, but e.g. throttled: not to be trusted)
     "error_class": "str",
     "error_message": "str",
     "notes": "str",  # what the runner said about how it ran (e.g. a runtime fallback)

@@ -75,6 +75,9 @@ def run(
     reconnect_timeout: float = typer.Option(
         120.0, "--reconnect-timeout", help="How long a device that vanished may take to come back, seconds."
     ),
+    retry_cooldown: float = typer.Option(
+        30.0, "--retry-cooldown", help="Wait before retrying a run measured while the device throttled, seconds."
+    ),
     cluster: str | None = typer.Option(
         None, "--cluster", help="Run on the Dask cluster at ADDRESS, whose `harness farm worker`s own the devices."
     ),
@@ -87,8 +90,8 @@ def run(
         raise UserError("--min-seconds must be >= 0 and --max-seconds greater than it.")
     if timeout <= 0:
         raise UserError("--timeout must be positive.")
-    if max_attempts < 1 or reconnect_timeout < 0:
-        raise UserError("--max-attempts must be at least 1 and --reconnect-timeout at least 0.")
+    if max_attempts < 1 or reconnect_timeout < 0 or retry_cooldown < 0:
+        raise UserError("--max-attempts must be at least 1; --reconnect-timeout and --retry-cooldown at least 0.")
     if lease_ttl < 2:
         raise UserError("--lease-ttl must be at least 2 seconds.")
     if busy not in ("wait", "skip"):
@@ -103,7 +106,7 @@ def run(
 RESUMABLE = ("device", "all_devices", "runner", "delegate", "nnapi_accelerator", "big_cores", "model", "example",
              "variants", "threads", "repeats", "profile", "kernels", "profile_kernels", "min_runs", "min_seconds",
              "max_seconds", "warmup_runs", "profile_runs", "calibration", "inventory", "timeout", "max_attempts",
-             "reconnect_timeout", "busy", "lease_ttl")
+             "reconnect_timeout", "retry_cooldown", "busy", "lease_ttl")
 
 
 def _resumed_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +187,8 @@ def _run(args: dict[str, Any]) -> None:
         max_s=args["max_seconds"], profile_runs=args["profile_runs"], timeout_s=args["timeout"],
     )
     flags = BenchmarkFlags(delegate=args["delegate"], nnapi_accelerator=args["nnapi_accelerator"])
-    policy = RetryPolicy(max_attempts=args["max_attempts"], reconnect_for_s=args["reconnect_timeout"])
+    policy = RetryPolicy(max_attempts=args["max_attempts"], reconnect_for_s=args["reconnect_timeout"],
+                         cooldown_s=args["retry_cooldown"])
     result = _execute_with_progress(plan, campaign, store, devices, files, options,
                                     dict(runner=runner, runner_flags=flags, big_cores=args["big_cores"],
                                          policy=policy, lease=_lease_factory(args["busy"], args["lease_ttl"])),

@@ -164,3 +164,32 @@ def test_two_controllers_never_share_a_device_and_a_killed_ones_leases_expire(ma
     took = time.monotonic() - t_kill
     assert took >= 2.0  # it had to wait for the dead controller's leases (TTL 3 s) to expire
     assert (load_results(tmp_path / "rd").runs["status"] == "ok").all()
+
+
+def test_a_run_measured_while_throttled_is_inconclusive_and_retried_after_cooldown(make_adb_farm, harness_cli,
+                                                                                   tmp_path):
+    farm = make_adb_farm(1)
+    double = write_double(tmp_path / "benchmark_model")
+    inv = _inventory(tmp_path / "devices.toml", farm, double)
+    dev = farm.device(farm.serials[0]).device
+    dumpsys = dev.dir / "system" / "bin" / "dumpsys"  # the phone's thermal service says: severe
+    dumpsys.write_text("#!/bin/sh\necho 'Thermal Status: 3'\n")
+    dumpsys.chmod(0o755)
+
+    def cool_down_after_the_first_attempt() -> None:
+        deadline = time.monotonic() + 120
+        while _landed(tmp_path / "r") < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        dumpsys.write_text("#!/bin/sh\necho 'Thermal Status: 0'\n")
+
+    threading.Thread(target=cool_down_after_the_first_attempt, daemon=True).start()
+    proc = harness_cli("run", "--inventory", str(inv), "--device", "phone0", "--example", "tiny_cnn",
+                       "--variants", "int8", "--repeats", "1", "--no-profile", "--min-runs", "5", "--min-seconds",
+                       "0.2", "--retry-cooldown", "2", "--results", "r")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = load_results(tmp_path / "r").runs.sort_values("attempt")
+    assert list(runs["status"]) == ["inconclusive", "ok"]
+    first = runs.iloc[0]
+    assert first["failure_class"] == "inconclusive" and first["error_class"] == "Throttled"
+    assert "thermal status 3" in first["error_message"]
+    assert (runs.iloc[1]["started_at"] - first["finished_at"]).total_seconds() >= 1.5  # the cool-down

@@ -359,3 +359,18 @@ def test_a_transient_device_failure_is_not_a_loss(tmp_path):
     lease.release()
     with pytest.raises(TransportError):  # a script failure is a transport error, not a reply
         _call(t, "no-such-operation")
+
+
+def test_a_lease_survives_a_reconnect_by_rebinding_to_the_new_connection(device):
+    first = device.open()
+    lease = DeviceLease(first, ttl_s=30, holder="reconnecting")
+    lease.acquire(wait=False)
+    first.close()  # the link dropped; the scheduler opens a new one
+    if device.kind != "local":  # a closed local transport still runs commands
+        with pytest.raises(TransportError):
+            lease.confirm()
+    second = device.open()
+    lease.rebind(second)
+    with lease:  # already held: entering does not take it again
+        assert lease.confirm() and read_lease(second).token == lease.token  # type: ignore[union-attr]
+    assert read_lease(second) is None

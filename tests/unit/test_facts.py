@@ -41,6 +41,7 @@ def test_phone_facts():
     assert f["governors"]["cpu4"] == "sched_pixel"
     assert f["max_temp_c"] == 41.2 and f["battery_temp_c"] == 31.2 and f["battery_level"] == 87
     assert f["thermal_status"] == 1 and f["emulator"] is False
+    assert set(f["thermal_zones_c"]) == {"thermal_zone0:BIG", "thermal_zone1:LITTLE"}
 
 
 def test_emulator_is_recognised():
@@ -67,3 +68,13 @@ def test_raspberry_pi_throttling_and_versions():
     assert f["glibc"] == "2.36" and f["python"] == "3.11.2"
     assert parse_facts("rpi.throttled=0x0\n")["throttled_now"] == []
     assert parse_facts("")["throttled_now"] is None
+
+
+def test_throttling_verdicts():
+    from harness.facts import throttling
+
+    assert throttling(parse_thermal("thermal.status=3\n")).startswith("thermal status 3")
+    assert throttling(parse_thermal("thermal.status=2\n")) is None
+    assert "throttled" in throttling(parse_thermal("rpi.throttled=0x4\n"))
+    assert throttling(parse_thermal("rpi.throttled=0x40000\n")) is None  # only in the past
+    assert throttling(parse_thermal("")) is None
