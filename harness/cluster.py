@@ -8,9 +8,10 @@ one ``execute_plan`` (the same code as in-process), one lease and one facts read
 stay, retries by failure class and reconnection work as in-process, and a rescheduled task
 resumes from what landed (attempt keys), so nothing is run twice.
 
-Model files travel with the tasks, not by path: the controller scatters each variant's bytes once
-(keyed by its sha256) and the worker materialises them in a content-addressed cache before
-running. Progress comes back as Dask structured events (``log_event`` / ``subscribe_topic``).
+Model files travel with the tasks, not by path: the controller ships each variant's bytes once
+(a task keyed by its sha256, recomputed if its worker dies) and the worker materialises them in a
+content-addressed cache before running. Progress comes back as Dask structured events
+(``log_event`` / ``subscribe_topic``).
 
 ``distributed`` is imported inside the functions, so ``harness --help`` stays instant.
 """
@@ -144,6 +145,10 @@ def materialise(sha256: str, data: bytes, cache: Path | None = None) -> Path:
     return path
 
 
+def _model_bytes(data: bytes) -> bytes:
+    return data
+
+
 # the task --------------------------------------------------------------------------------------
 def executor_name() -> str:
     """Which process runs a run: ``host:pid`` (the runs frame's ``executor`` column)."""
@@ -191,14 +196,16 @@ def device_task(device: Device, plan: Sequence[PlanItem], *, campaign: str, stor
 
 
 # the controller side ---------------------------------------------------------------------------
-def advertised_devices(client: Any) -> dict[str, list[str]]:
-    """``{device: [worker names]}`` for every device some worker of the cluster advertises."""
+def advertised_devices(client: Any, *, addresses: bool = False) -> dict[str, list[str]]:
+    """``{device: [worker names]}`` (or worker addresses) for every device some worker of the
+    cluster advertises."""
     info = client.scheduler_info(n_workers=-1)
     out: dict[str, list[str]] = {}
     for address, w in info.get("workers", {}).items():
         for res, amount in (w.get("resources") or {}).items():
             if res.startswith(RESOURCE_PREFIX) and amount:
-                out.setdefault(res[len(RESOURCE_PREFIX):], []).append(str(w.get("name") or address))
+                out.setdefault(res[len(RESOURCE_PREFIX):], []).append(
+                    address if addresses else str(w.get("name") or address))
     return out
 
 
@@ -276,10 +283,13 @@ def run_on_cluster(
                 emit(RunEvent(msg["kind"], PlanItem(**msg["item"]), msg["run_id"], msg.get("message", "")))
 
         client.subscribe_topic(topic, handler)
+        # each file once, as a task that returns its bytes (keyed by sha256), not client.scatter: scattered
+        # data dies with the worker that holds it, and so would every task waiting on it; a task's result
+        # is recomputed (from the bytes the scheduler keeps) on whichever worker needs it next
         models = {}
         for name, v in variants.items():
-            data = Path(v.path).read_bytes()
-            future = client.scatter({f"harness-model-{v.sha256}": data}, hash=False)[f"harness-model-{v.sha256}"]
+            future = client.submit(_model_bytes, Path(v.path).read_bytes(), key=f"harness-model-{v.sha256}",
+                                   pure=False)
             models[name] = (v.sha256, v.bytes, future)
         futures = {}
         for device in devices:

@@ -110,7 +110,6 @@ RUN_ARGS = ["--device", "tag:android", "--example", "tiny_cnn", "--variants", "f
             "--profile-runs", "3", "--lease-ttl", "5"]
 
 
-@pytest.mark.slow
 def test_plan_on_a_dask_cluster_runs_each_device_on_its_worker_and_equals_in_process(
         make_adb_farm, dask_cluster, harness_cli, tmp_path):
     farm = make_adb_farm(4)
@@ -162,6 +161,37 @@ def test_plan_on_a_dask_cluster_runs_each_device_on_its_worker_and_equals_in_pro
                         "--campaign", "c", "--cluster", address, timeout=300)
     assert again.returncode == 0 and "0 runs landed, 0 failed, 48 already there" in again.stderr
     assert len(load_results(tmp_path / "rc").runs) == 48
+
+
+def test_a_worker_killed_mid_task_is_replaced_by_another_that_owns_the_device(
+        make_adb_farm, dask_cluster, harness_cli, tmp_path):
+    farm = make_adb_farm(1)
+    double = write_double(tmp_path / "benchmark_model")
+    inv = _write(tmp_path / "devices.toml", _phone("phone0", farm.serials[0], farm.server_port, double))
+    scheduler, worker = dask_cluster
+    address = scheduler()
+    workers = [worker(address, name, inv) for name in ("wa", "wb")]  # both hosts see the phone
+    for w in workers:
+        w.wait_for(r"advertises device:phone0")
+    results = tmp_path / "r"
+    env = dict(os.environ, COLUMNS="200")
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "--inventory", str(inv), "--device", "phone0", "--example",
+         "tiny_cnn", "--variants", "fp32,int8", "--repeats", "4", "--no-profile", "--min-runs", "5", "--min-seconds",
+         "0.3", "--lease-ttl", "3", "--results", str(results), "--campaign", "k", "--cluster", address],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list(results.glob("k/runs/*/run.json"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first = load_results(results).runs["executor"].iloc[0]
+    victim = next(w for w in workers if first.endswith(f":{w.proc.pid}"))
+    victim.proc.send_signal(signal.SIGKILL)  # its lease on the phone stays until the TTL runs out
+    out, err = controller.communicate(timeout=180)
+    assert controller.returncode == 0, out + err
+    runs = load_results(results).runs
+    assert len(runs) == 8 and runs["plan_key"].is_unique and (runs["status"] == "ok").all()
+    survivor = next(w for w in workers if w is not victim)
+    assert set(runs["executor"]) == {first, f"{socket.gethostname()}:{survivor.proc.pid}"}
 
 
 def test_unreachable_devices_are_not_advertised_and_unadvertised_ones_fail_fast(
