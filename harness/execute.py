@@ -197,8 +197,6 @@ def execute_plan(
     retried on it; a device that does not come back fails its remaining items with the reason.
     ``lease(transport)`` returns a context manager held while the device is used.
     """
-    import contextlib
-
     policy = policy or RetryPolicy()
     emit = on_event or (lambda e: None)
     execution = Execution(campaign=campaign)
@@ -220,66 +218,93 @@ def execute_plan(
 
     trouble_since: float | None = None
     backoff = policy.backoff_s
-    while todo:
-        link = transport or open_transport(device)
-        try:
-            with link, (lease(link) if lease else contextlib.nullcontext()):
-                facts = collect_facts(link)
-                worker = make_runner(runner or device.default_runner, device, link, facts, runner_flags, big_cores)
-                worker.prepare()
-                trouble_since, backoff = None, policy.backoff_s
-                while todo:
-                    item = todo[0]
-                    state = states[item.key]
-                    state.attempts += 1
-                    key = attempt_key(item, state.attempts)
-                    run_id = f"{campaign}/{key}"
-                    emit(RunEvent("start", item, run_id))
-                    record, raw = _run_one(item, run_id, campaign, device, facts, variants, options,
-                                           worker, link, read_thermal)
-                    record["run"]["plan_key"] = item.key
-                    record["run"]["attempt"] = state.attempts
-                    cls = failure_class(record["run"].get("error_class"), record["run"]["status"])
-                    record["run"]["failure_class"] = cls
-                    try:
-                        store.land_run(campaign, key, record, raw)
-                    except StoreError as exc:
-                        execution.failed.append((run_id, str(exc)))
-                        emit(RunEvent("failed", item, run_id, str(exc)))
-                        todo.pop(0)
-                        continue
-                    execution.bytes_pushed = worker.bytes_pushed
-                    if cls is None:
-                        execution.landed.append(run_id)
-                        emit(RunEvent("landed", item, run_id))
-                        todo.pop(0)
-                        continue
-                    message = f"{record['run']['error_class']}: {record['run']['error_message']}"
-                    state.last_error = message
-                    if cls == "invalid" or state.attempts >= policy.max_attempts:
-                        execution.failed.append((run_id, message))
-                        emit(RunEvent("failed", item, run_id, message))
-                        todo.pop(0)
-                        continue
-                    emit(RunEvent("retry", item, run_id, message))
-                    if cls == "inconclusive":
-                        time.sleep(policy.cooldown_s)
-                        continue
-                    raise _DeviceTrouble(message)
-        except (_DeviceTrouble, HarnessError) as exc:
-            if isinstance(exc, HarnessError) and not isinstance(exc, TransportError):
-                raise  # bad input or configuration: the caller reports it
-            now = time.monotonic()
-            trouble_since = trouble_since or now
-            if now - trouble_since > policy.reconnect_for_s or transport is not None:  # a handed-in one stays shut
-                reason = f"{device.name} did not come back within {policy.reconnect_for_s:g} s ({exc})"
-                _give_up(todo, states, store, campaign, device, reason, execution, emit)
-                break
-            emit(RunEvent("waiting", todo[0], f"{campaign}/{todo[0].key}", f"{device.name}: {exc}; retrying in "
-                          f"{backoff:g} s"))
-            time.sleep(backoff)
-            backoff = min(backoff * 2, policy.max_backoff_s)
+    held: Any = None  # the device's lease, kept across reconnects
+    try:
+        while todo:
+            link = transport or open_transport(device)
+            try:
+                with link:
+                    if lease is not None:
+                        held = _hold(lease, held, link)
+                    facts = collect_facts(link)
+                    worker = make_runner(runner or device.default_runner, device, link, facts, runner_flags,
+                                         big_cores)
+                    worker.prepare()
+                    trouble_since, backoff = None, policy.backoff_s
+                    while todo:
+                        item = todo[0]
+                        state = states[item.key]
+                        state.attempts += 1
+                        key = attempt_key(item, state.attempts)
+                        run_id = f"{campaign}/{key}"
+                        emit(RunEvent("start", item, run_id))
+                        record, raw = _run_one(item, run_id, campaign, device, facts, variants, options,
+                                               worker, link, read_thermal)
+                        if held is not None and not held.confirm() and record["run"]["status"] == "ok":
+                            record["run"].update(status="inconclusive", error_class="LeaseLost",
+                                                 error_message="the device's lease was lost during the run: "
+                                                 f"another controller ({held.lost_to}) may have used the device")
+                        record["run"]["plan_key"] = item.key
+                        record["run"]["attempt"] = state.attempts
+                        cls = failure_class(record["run"].get("error_class"), record["run"]["status"])
+                        record["run"]["failure_class"] = cls
+                        try:
+                            store.land_run(campaign, key, record, raw)
+                        except StoreError as exc:
+                            execution.failed.append((run_id, str(exc)))
+                            emit(RunEvent("failed", item, run_id, str(exc)))
+                            todo.pop(0)
+                            continue
+                        execution.bytes_pushed = worker.bytes_pushed
+                        if cls is None:
+                            execution.landed.append(run_id)
+                            emit(RunEvent("landed", item, run_id))
+                            todo.pop(0)
+                            continue
+                        message = f"{record['run']['error_class']}: {record['run']['error_message']}"
+                        state.last_error = message
+                        if cls == "invalid" or state.attempts >= policy.max_attempts:
+                            execution.failed.append((run_id, message))
+                            emit(RunEvent("failed", item, run_id, message))
+                            todo.pop(0)
+                            continue
+                        emit(RunEvent("retry", item, run_id, message))
+                        if cls == "inconclusive":
+                            if held is not None and held.lost:
+                                held = _hold(lease, None, link)  # take the device back before retrying
+                            time.sleep(policy.cooldown_s)
+                            continue
+                        raise _DeviceTrouble(message)
+            except (_DeviceTrouble, HarnessError) as exc:
+                if isinstance(exc, HarnessError) and not isinstance(exc, TransportError):
+                    raise  # bad input or configuration: the caller reports it
+                now = time.monotonic()
+                trouble_since = trouble_since or now
+                if now - trouble_since > policy.reconnect_for_s or transport is not None:  # a handed-in one stays shut
+                    reason = f"{device.name} did not come back within {policy.reconnect_for_s:g} s ({exc})"
+                    _give_up(todo, states, store, campaign, device, reason, execution, emit)
+                    break
+                emit(RunEvent("waiting", todo[0], f"{campaign}/{todo[0].key}", f"{device.name}: {exc}; retrying "
+                              f"in {backoff:g} s"))
+                time.sleep(backoff)
+                backoff = min(backoff * 2, policy.max_backoff_s)
+    finally:
+        if held is not None:
+            try:
+                held.release()
+            except HarnessError:
+                pass  # the device is gone: the lease expires by itself within its TTL
     return execution
+
+
+def _hold(lease: Callable[[Transport], Any], held: Any, link: Transport) -> Any:
+    """The device's lease on this connection: the one we hold, rebound, if it is still ours;
+    else a newly acquired one."""
+    if held is not None:
+        held.rebind(link)
+        if held.confirm():
+            return held
+    return lease(link)
 
 
 def _give_up(todo: list[PlanItem], states: dict[str, ItemState], store: Store, campaign: str, device: Device,

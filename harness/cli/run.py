@@ -199,19 +199,15 @@ def _run(args: dict[str, Any]) -> None:
 
 
 def _lease_factory(busy: str, ttl_s: float):  # type: ignore[no-untyped-def]
-    """A lease on the device for as long as it is used: waited for, or DeviceBusy (skip)."""
-    import contextlib
+    """An acquired lease on a device (waited for, or DeviceBusy with --busy skip); execute_plan
+    keeps it across reconnects, confirms it after every run and releases it at the end."""
 
-    @contextlib.contextmanager
     def lease(transport):  # type: ignore[no-untyped-def]
         from harness.lease import DeviceLease
 
         held = DeviceLease(transport, ttl_s=ttl_s)
         held.acquire(wait=busy == "wait")
-        try:
-            yield held
-        finally:
-            held.release()
+        return held
 
     return lease
 
