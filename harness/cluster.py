@@ -191,6 +191,8 @@ def device_task(device: Device, plan: Sequence[PlanItem], *, campaign: str, stor
 
         if isinstance(exc, DeviceBusy):
             return "busy", f"{exc} (on {where})"
+        if isinstance(exc, UserError):
+            return "user-error", f"{exc} (on {where})"
         return "error", f"{exc.error_class}: {exc} (on {where})"
     return "ok", execution
 
@@ -327,6 +329,9 @@ def _gather(client: Any, futures: dict[str, Any], say: Callable[[str, str, str],
             elif status == "busy":
                 result.busy[name] = value
                 say(name, "busy", value)
+            elif status == "user-error":
+                result.user_errors[name] = value
+                say(name, "error", value)
             else:
                 result.errors[name] = value
                 say(name, "error", value)

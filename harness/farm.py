@@ -47,6 +47,7 @@ def select_devices(inventory: Inventory, spec: str | None, all_devices: bool = F
 class FarmResult:
     executions: dict[str, Execution] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # device -> why it could not run at all
+    user_errors: dict[str, str] = field(default_factory=dict)  # device -> what the user must fix (exit 2)
     busy: dict[str, str] = field(default_factory=dict)  # device -> who held it (skipped)
 
     @property
@@ -63,7 +64,7 @@ class FarmResult:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.errors and not self.busy
+        return not self.failed and not self.errors and not self.busy and not self.user_errors
 
 
 def run_farm(
@@ -108,6 +109,8 @@ def run_farm(
             with lock:
                 if isinstance(exc, DeviceBusy):
                     result.busy[device.name] = str(exc)
+                elif isinstance(exc, UserError):
+                    result.user_errors[device.name] = str(exc)
                 else:
                     result.errors[device.name] = f"{exc.error_class}: {exc}"
             say(device.name, "busy" if isinstance(exc, DeviceBusy) else "error", str(exc))

@@ -194,6 +194,10 @@ def _run(args: dict[str, Any]) -> None:
                                          policy=policy, lease=_lease_factory(args["busy"], args["lease_ttl"])),
                                     cluster=args.get("cluster"))
     _render_summary(store, campaign, result)
+    if result.user_errors:  # options or set-up the user must fix: one line each, exit 2
+        for name, message in result.user_errors.items():
+            render.error(f"{name}: {message}")
+        raise typer.Exit(2)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -309,6 +313,7 @@ def _render_summary(store, campaign, result) -> None:  # type: ignore[no-untyped
     render.table(table, title=f"campaign {campaign}")
     problems = [{"run / device": r.split("/", 1)[-1], "why": why} for r, why in result.failed]
     problems += [{"run / device": name, "why": why} for name, why in {**result.errors, **result.busy}.items()]
+    problems += [{"run / device": name, "why": "see below"} for name in result.user_errors]
     if problems:
         render.table(pd.DataFrame(problems), title="what did not land")
     render.info(
