@@ -70,6 +70,9 @@ def _import(file: str, *, device: str, model: str | None, variant: str | None, r
         ) from exc
 
     digest = hashlib.sha256(data).hexdigest()
+    # a campaign named by the user may gather several files (one per variant): their run keys carry
+    # the file's content hash, so they never collide and a re-import still lands nothing new
+    prefix = f"{digest[:10]}." if campaign else ""
     campaign = campaign or f"import-{_slug(path.stem)}-{digest[:10]}"
     link: dict[str, Any] = {}
     if model:
@@ -83,7 +86,7 @@ def _import(file: str, *, device: str, model: str | None, variant: str | None, r
 
     records: list[tuple[str, dict[str, Any]]] = []
     for i, p in enumerate(parsed.runs):
-        key = f"{i:03d}"
+        key = f"{prefix}{i:03d}"
         run_id = f"{campaign}/{key}"
         notes = "; ".join(x for x in (p.run.get("notes"), f"imported from {path.resolve()} ({parsed.format})") if x)
         run = {
@@ -126,6 +129,10 @@ def _import(file: str, *, device: str, model: str | None, variant: str | None, r
         "source": {"path": str(path.resolve()), "format": parsed.format, "sha256": digest},
         "plan": [k for k, _ in records],
     }
+    if link.get("variant") and link["variant"] not in meta.get("variants", {}):
+        meta.setdefault("variants", {})[link["variant"]] = {"sha256": link.get("model_sha256"),
+                                                            "bytes": link.get("model_bytes")}
+    meta["plan"] = list(dict.fromkeys([*meta.get("plan", []), *(k for k, _ in records)]))
     store.write_campaign(campaign, meta)
     for key, record in new:
         store.land_run(campaign, key, record, {path.name: data})
