@@ -128,3 +128,63 @@ def export(
                 f.write(text + "\n")
         else:
             sys.stdout.write(text + "\n")
+
+
+QUERY_FORMATS = ("table", "csv", "json")
+
+
+@app.command("query")
+def query(
+    sql: str = typer.Argument(..., help='SQL over the tables runs, ops and samples, e.g. "SELECT variant, '
+                              'median(p50_us) FROM runs GROUP BY variant".'),
+    campaign: str | None = typer.Option(None, "--campaign", help="Only this campaign's runs, ops and samples."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json (one object per row)."),
+    results: str = RESULTS_OPT,
+) -> None:
+    """Answer any question with one SQL statement (DuckDB) over the store's frames: runs, ops, samples."""
+    import sys
+
+    from harness.cli import render
+    from harness.errors import UserError
+    from harness.store import Store, load_results
+
+    if fmt not in QUERY_FORMATS:
+        raise UserError(f"--format must be table, csv or json (got {fmt!r}).")
+    store = Store(results)
+    if not store.root.exists():
+        raise UserError(f"No results store at {store.root}. Run `harness run` first, or pass --results DIR.")
+    if campaign is not None and campaign not in store.campaigns():
+        raise UserError(f"No campaign {campaign!r} in {store.root}; `harness results list` shows them.")
+    res = load_results(store.campaign_dir(campaign) if campaign else store.root)
+    if res.runs.empty:
+        raise UserError(f"No runs in {store.root}{f' (campaign {campaign})' if campaign else ''}: nothing to query. "
+                        "Run `harness run` first, or pass --results DIR.")
+    frame = run_query(sql, res)
+    if fmt == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif fmt == "json":
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=None) + "\n")
+    elif frame.empty:
+        render.info(f"No rows. Columns: {', '.join(map(str, frame.columns))}.")
+    else:
+        render.table(frame)
+
+
+def run_query(sql: str, res: object) -> object:
+    """The result of ``sql`` as a pandas frame; the frames are registered as views in an in-memory
+    DuckDB. DuckDB's own message (first line) becomes a UserError."""
+    import duckdb
+
+    from harness.errors import UserError
+
+    con = duckdb.connect(":memory:")
+    try:
+        for name in ("runs", "ops", "samples"):
+            con.register(name, getattr(res, name))
+        try:
+            return con.execute(sql).df()
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"SQL error: {first}") from exc
+    finally:
+        con.close()
