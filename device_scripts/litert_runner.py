@@ -995,8 +995,14 @@ def run(args: argparse.Namespace, result: dict) -> None:
         result["warmup_us"] = _warm_up(invoke, args)
         _say(f"init {result['init_us'] / 1000:.1f} ms, {len(result['warmup_us'])} warm-up "
              f"invoke(s), first {result['warmup_us'][0] / 1000:.3f} ms")
-        _stage("timed" if args.mode == "latency" else "profile")
-        if args.mode == "latency":
+        _stage({"latency": "timed", "profile": "profile", "accuracy": "outputs"}[args.mode])
+        if args.mode == "accuracy":
+            result["latencies_us"], outputs, result["samples"] = _accuracy(backend, invoke, args)
+            result["stop_reason"] = "samples"
+            if not args.dump_outputs:
+                raise ArgumentError("accuracy mode needs --dump-outputs FILE.npz")
+            _save_npz(args.dump_outputs, outputs)
+        elif args.mode == "latency":
             result["latencies_us"], result["stop_reason"] = _timed(invoke, args)
         else:
             timings, run_events, summary, stop_reason = _profiled(backend, invoke, args)
@@ -1006,7 +1012,7 @@ def run(args: argparse.Namespace, result: dict) -> None:
         latencies = result["latencies_us"]
         _say(f"{len(latencies)} {'profiled' if args.mode == 'profile' else 'timed'} invoke(s), "
              f"median {float(np.median(latencies)) / 1000:.3f} ms")
-        if args.dump_outputs:
+        if args.dump_outputs and args.mode != "accuracy":
             _stage("outputs")
             outputs = backend.get_outputs()
             _save_npz(args.dump_outputs,
@@ -1014,6 +1020,59 @@ def run(args: argparse.Namespace, result: dict) -> None:
     finally:
         _stage("close")
         backend.close()
+
+
+def _real(array, spec):
+    """Quantized outputs back to real values (scale * (q - zero point)); others as float64."""
+    if spec.scale:
+        return (array.astype(np.float64) - spec.zero_point) * spec.scale
+    return array.astype(np.float64) if array.dtype.kind == "f" else array
+
+
+def _sample_inputs(backend, args, i: int) -> list:
+    """Inputs of sample i: from --inputs (quantized like make_inputs does), else seeded."""
+    if args.inputs is None:
+        arrays, _ = make_inputs(backend.inputs, args.seed + i, args.input_range)
+        return arrays
+    arrays = []
+    for k, spec in enumerate(backend.inputs):
+        source = _USER_INPUTS[0]
+        key = spec.name if spec.name in source else f"input_{k}" if f"input_{k}" in source else None
+        if key is None:
+            raise ArgumentError(f"--inputs has no array for input {spec.name!r} (nor input_{k}); it has "
+                                f"{', '.join(sorted(source))}")
+        real = np.asarray(source[key][i], dtype=np.float64).reshape(tuple(spec.shape))
+        if spec.scale:
+            info = np.iinfo(spec.dtype)
+            arrays.append(np.clip(np.round(real / spec.scale) + spec.zero_point, info.min, info.max)
+                          .astype(spec.dtype))
+        else:
+            arrays.append(real.astype(spec.dtype))
+    return arrays
+
+
+_USER_INPUTS: list = [None]
+
+
+def _accuracy(backend, invoke, args) -> tuple:
+    """Each sample once: (latencies, {output_k: stacked real outputs}, number of samples)."""
+    samples = args.samples
+    if args.inputs is not None:
+        try:
+            with np.load(args.inputs) as data:
+                _USER_INPUTS[0] = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise ArgumentError(f"cannot read --inputs {args.inputs!r}: {exc}") from exc
+        samples = min(len(v) for v in _USER_INPUTS[0].values())
+    latencies, collected = [], [[] for _ in backend.outputs]
+    for i in range(samples):
+        backend.set_inputs(_sample_inputs(backend, args, i))
+        t0 = time.perf_counter_ns()
+        invoke()
+        latencies.append((time.perf_counter_ns() - t0) / 1000.0)
+        for k, (array, spec) in enumerate(zip(backend.get_outputs(), backend.outputs)):
+            collected[k].append(_real(np.array(array, copy=True), spec))
+    return latencies, {f"output_{k}": np.stack(v) for k, v in enumerate(collected)}, samples
 
 
 def _save_npz(path: str, arrays: dict) -> None:
@@ -1127,7 +1186,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "the result goes to --out as JSON.")
     parser.add_argument("--model", required=True, help=".tflite file")
     parser.add_argument("--out", required=True, help="result JSON (written atomically)")
-    parser.add_argument("--mode", choices=("latency", "profile"), default="latency")
+    parser.add_argument("--mode", choices=("latency", "profile", "accuracy"), default="latency",
+                        help="accuracy: run --samples inputs once each and save every output "
+                             "(dequantized to real values) to --dump-outputs")
     parser.add_argument("--threads", type=_positive_int, default=1)
     parser.add_argument("--kernels", choices=("xnnpack", "builtin"), default="xnnpack",
                         help="builtin = TFLite builtin kernels, XNNPACK off (node-exact ops)")
@@ -1144,7 +1205,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--litert-lib", default=None, metavar="PATH",
                         help="libLiteRt.so to use instead of the one in ai_edge_litert")
     parser.add_argument("--dump-outputs", default=None, metavar="FILE.npz",
-                        help="save the outputs of the last invoke (output_0, output_1, ...)")
+                        help="save the outputs of the last invoke (output_0, output_1, ...); in accuracy "
+                             "mode every sample's, stacked on a first axis")
+    parser.add_argument("--samples", type=_positive_int, default=32,
+                        help="accuracy mode: inputs to run (seeds seed, seed+1, ...), unless --inputs")
+    parser.add_argument("--inputs", default=None, metavar="FILE.npz",
+                        help="accuracy mode: real-valued inputs, one array per model input (by name, or "
+                             "input_0, input_1, ... in order), samples on the first axis")
     parser.add_argument("--in-process", action="store_true",
                         help="measure in this process, without the worker process that turns a "
                              "native crash (e.g. a corrupt model) into a failed result")

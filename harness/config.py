@@ -169,7 +169,7 @@ class RunOptions:
 
     threads: int = 1
     kernels: str = "xnnpack"  # xnnpack | builtin
-    mode: str = "latency"  # latency | profile
+    mode: str = "latency"  # latency | profile | accuracy
     warmup_runs: int = 1
     warmup_min_s: float = 0.5
     min_runs: int = 50
@@ -177,5 +177,7 @@ class RunOptions:
     max_s: float = 150.0
     profile_runs: int = 20
     seed: int = 0
+    samples: int = 32  # accuracy runs: inputs to run once each
+    inputs_file: str | None = None  # accuracy runs: the user's inputs (.npz on this host)
     timeout_s: float = 600.0
     extra: tuple[tuple[str, str], ...] = field(default=())

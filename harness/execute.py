@@ -219,6 +219,7 @@ def execute_plan(
     trouble_since: float | None = None
     backoff = policy.backoff_s
     held: Any = None  # the device's lease, kept across reconnects
+    host_runner: Any = None  # accuracy runs for runners that cannot return outputs
     try:
         while todo:
             link = transport or open_transport(device)
@@ -238,8 +239,14 @@ def execute_plan(
                         key = attempt_key(item, state.attempts)
                         run_id = f"{campaign}/{key}"
                         emit(RunEvent("start", item, run_id))
+                        on_host = item.mode == "accuracy" and worker.name != "litert"
+                        if on_host and host_runner is None:
+                            host_runner = _host_litert_runner()
                         record, raw = _run_one(item, run_id, campaign, device, facts, variants, options,
-                                               worker, link, read_thermal)
+                                               host_runner if on_host else worker, link, read_thermal)
+                        if on_host:
+                            record["run"]["notes"] = ("accuracy computed on this host with ai-edge-litert: the "
+                                                      f"{worker.name} runner cannot return the model's outputs")
                         if held is not None and not held.confirm() and record["run"]["status"] == "ok":
                             record["run"].update(status="inconclusive", error_class="LeaseLost",
                                                  error_message="the device's lease was lost during the run: "
@@ -295,6 +302,18 @@ def execute_plan(
             except HarnessError:
                 pass  # the device is gone: the lease expires by itself within its TTL
     return execution
+
+
+def _host_litert_runner() -> Any:
+    from harness.config import LOCAL_DEVICE
+    from harness.runners.litert import LitertRunner
+    from harness.transport.local import LocalTransport
+
+    local = LocalTransport(LOCAL_DEVICE.name)
+    local.open()
+    runner = LitertRunner(LOCAL_DEVICE, local)
+    runner.prepare()
+    return runner
 
 
 def _hold(lease: Callable[[Transport], Any], held: Any, link: Transport) -> Any:

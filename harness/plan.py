@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 
-MODES = ("latency", "profile")
+MODES = ("latency", "profile", "accuracy")
 KERNELS = ("xnnpack", "builtin")
 
 
@@ -52,9 +52,11 @@ def build_plan(
     profile: bool = True,
     kernels: str = "xnnpack",
     profile_kernels: Sequence[str] = KERNELS,
+    accuracy: bool = False,
 ) -> list[PlanItem]:
     """Latency runs first (interleaved, rotated each repeat), then one profile run per
-    variant x threads x kernel mode, also interleaved."""
+    variant x threads x kernel mode, also interleaved, then (``accuracy``) one accuracy run per
+    variant: its outputs on the same inputs, for comparison with fp32."""
     if not variants:
         raise UserError("The plan has no variants. Name some with --variants fp32,fp16,dynamic,int8.")
     if repeats < 1:
@@ -77,4 +79,8 @@ def build_plan(
                 for device in devices:
                     for v in variants:
                         items.append(PlanItem(device, model_name, v, t, "profile", k, 0))
+    if accuracy:  # each variant's outputs on the same inputs, once per device
+        for device in devices:
+            for v in variants:
+                items.append(PlanItem(device, model_name, v, threads[0], "accuracy", kernels, 0))
     return items

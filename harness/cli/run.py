@@ -52,6 +52,15 @@ def run(
     kernels: str = typer.Option(
         "xnnpack", "--kernels", help="Kernels of the latency runs: xnnpack, or builtin (XNNPACK off)."
     ),
+    accuracy: bool = typer.Option(
+        False, "--accuracy/--no-accuracy",
+        help="Add one accuracy run per variant: its outputs vs fp32's on the same inputs."
+    ),
+    inputs: str | None = typer.Option(
+        None, "--inputs", help="Accuracy inputs (.npz, one array per model input, samples first); default: "
+        "--samples deterministic synthetic inputs."
+    ),
+    samples: int = typer.Option(32, "--samples", help="Synthetic inputs per accuracy run."),
     profile_kernels: str = typer.Option(
         "xnnpack,builtin", "--profile-kernels", help="Kernel modes of the profile runs (comma-separated)."
     ),
@@ -82,6 +91,8 @@ def run(
         None, "--cluster", help="Run on the Dask cluster at ADDRESS, whose `harness farm worker`s own the devices."
     ),
 ) -> None:
+    import os
+
     from harness.errors import UserError
 
     if min_runs < 1 or warmup_runs < 0 or profile_runs < 1:
@@ -92,6 +103,10 @@ def run(
         raise UserError("--timeout must be positive.")
     if max_attempts < 1 or reconnect_timeout < 0 or retry_cooldown < 0:
         raise UserError("--max-attempts must be at least 1; --reconnect-timeout and --retry-cooldown at least 0.")
+    if inputs is not None and not os.path.isfile(inputs):
+        raise UserError(f"--inputs {inputs} does not exist; pass a .npz with one array per model input.")
+    if samples < 1:
+        raise UserError("--samples must be at least 1.")
     if lease_ttl < 2:
         raise UserError("--lease-ttl must be at least 2 seconds.")
     if busy not in ("wait", "skip"):
@@ -106,7 +121,7 @@ def run(
 RESUMABLE = ("device", "all_devices", "runner", "delegate", "nnapi_accelerator", "big_cores", "model", "example",
              "variants", "threads", "repeats", "profile", "kernels", "profile_kernels", "min_runs", "min_seconds",
              "max_seconds", "warmup_runs", "profile_runs", "calibration", "inventory", "timeout", "max_attempts",
-             "reconnect_timeout", "retry_cooldown", "busy", "lease_ttl")
+             "reconnect_timeout", "retry_cooldown", "busy", "lease_ttl", "accuracy", "inputs", "samples")
 
 
 def _resumed_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +145,7 @@ def _resumed_args(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(args: dict[str, Any]) -> None:
+    import os
     import time
 
     from harness.cli import render
@@ -172,7 +188,8 @@ def _run(args: dict[str, Any]) -> None:
                         f"{args['profile_kernels']!r}.")
     names = [d.name for d in devices]
     plan = build_plan(names, model_name, list(files), threads, args["repeats"],
-                      profile=args["profile"], kernels=args["kernels"], profile_kernels=profile_kernels)
+                      profile=args["profile"], kernels=args["kernels"], profile_kernels=profile_kernels,
+                      accuracy=args["accuracy"] or bool(args["inputs"]))
     store = Store(args["results"])
     where = names[0] if len(names) == 1 else f"{len(names)}devices"
     campaign = args["campaign"] or f"{time.strftime('%Y%m%d-%H%M%S')}-{where}-{model_name}"
@@ -185,6 +202,7 @@ def _run(args: dict[str, Any]) -> None:
     options = RunOptions(
         warmup_runs=args["warmup_runs"], min_runs=args["min_runs"], min_s=args["min_seconds"],
         max_s=args["max_seconds"], profile_runs=args["profile_runs"], timeout_s=args["timeout"],
+        samples=args["samples"], inputs_file=os.path.abspath(args["inputs"]) if args["inputs"] else None,
     )
     flags = BenchmarkFlags(delegate=args["delegate"], nnapi_accelerator=args["nnapi_accelerator"])
     policy = RetryPolicy(max_attempts=args["max_attempts"], reconnect_for_s=args["reconnect_timeout"],
@@ -299,9 +317,20 @@ def _execute_with_progress(plan, campaign, store, devices, files, options, runne
                         on_event=on_event, on_device=on_device, **runner_args)
 
 
+def _pct(value) -> str:  # type: ignore[no-untyped-def]
+    return "" if value is None or value != value else f"{100 * value:.1f} %"
+
+
+def _db(value, variant: str) -> str:  # type: ignore[no-untyped-def]
+    if variant == "fp32":
+        return "ref"
+    return "identical" if value is None else "" if value != value else f"{value:.1f}"
+
+
 def _render_summary(store, campaign, result) -> None:  # type: ignore[no-untyped-def]
     import pandas as pd
 
+    from harness.analysis.accuracy import accuracy_table
     from harness.analysis.summary import summarize
     from harness.cli import render
     from harness.store import load_results
@@ -310,6 +339,12 @@ def _render_summary(store, campaign, result) -> None:  # type: ignore[no-untyped
     table = summarize(results, campaign)
     if not table.empty:
         table["vs_fp32"] = table["vs_fp32"].map(lambda r: "" if r != r or r is None else f"{r:.2f}x")
+    acc = accuracy_table(store.root, results.runs)
+    if not acc.empty:  # the first output's accuracy against fp32, beside the speed
+        first = acc[acc["output"] == "output_0"].set_index(["device", "variant"])
+        table["top1_vs_fp32"] = [_pct(first["top1_agreement"].get((r.device, r.variant))) for r in table.itertuples()]
+        table["sqnr_db"] = [_db(first["sqnr_db"].get((r.device, r.variant), float("nan")), r.variant)
+                            for r in table.itertuples()]
     render.table(table, title=f"campaign {campaign}")
     problems = [{"run / device": r.split("/", 1)[-1], "why": why} for r, why in result.failed]
     problems += [{"run / device": name, "why": why} for name, why in {**result.errors, **result.busy}.items()]

@@ -20,6 +20,7 @@ from harness.transport.base import Transport, in_fresh_folder, pull_bytes, push_
 
 SCRIPT = Path(__file__).resolve().parent.parent.parent / "device_scripts" / "litert_runner.py"
 RESULT_NAME = "result.json"
+OUTPUTS_NAME = "outputs.npz"
 
 
 def runner_argv(python: str, script: str, model: str, out: str, options: RunOptions) -> list[str]:
@@ -83,8 +84,16 @@ class LitertRunner(RunnerBase):
         assert self._script is not None
         scratch = posixpath.join(self.transport.workdir(), "runs", uuid.uuid4().hex)
         out = posixpath.join(scratch, RESULT_NAME)
+        outputs = posixpath.join(scratch, OUTPUTS_NAME)
         try:
-            argv = in_fresh_folder(scratch, runner_argv(self.python(), self._script, model_remote, out, options))
+            argv = runner_argv(self.python(), self._script, model_remote, out, options)
+            if options.mode == "accuracy":
+                argv += ["--dump-outputs", outputs, "--samples", str(options.samples)]
+                if options.inputs_file:
+                    remote_inputs, sent = push_cached(self.transport, Path(options.inputs_file))
+                    self.bytes_pushed += sent
+                    argv += ["--inputs", remote_inputs]
+            argv = in_fresh_folder(scratch, argv)
             command = self.transport.run(argv, timeout_s=options.timeout_s)
             # exit 0 (ok) and 3 (failed, result written) both leave a result file
             result = pull_bytes(self.transport, out, expected=command.exit_code in (0, 3))
@@ -95,7 +104,10 @@ class LitertRunner(RunnerBase):
                 )
             if result is None:
                 raise RunnerError("the litert runner exited 0 but wrote no result file")
-            return RunnerOutput(command=command, files={RESULT_NAME: result})
+            files = {RESULT_NAME: result}
+            if options.mode == "accuracy" and command.exit_code == 0:
+                files[OUTPUTS_NAME] = pull_bytes(self.transport, outputs, expected=True) or b""
+            return RunnerOutput(command=command, files=files)
         finally:
             try:
                 self.transport.run(["rm", "-rf", scratch], timeout_s=30)

@@ -82,3 +82,16 @@ def test_failed_benchmark_is_a_failed_run_with_its_reason(harness_cli, bm_device
     assert list(runs["status"]) == ["failed"]
     assert "delegate" in runs["error_message"].iloc[0].lower()
     assert runs["p50_us"].isna().all() and runs["mean_us"].isna().all()
+
+
+def test_accuracy_on_a_benchmark_model_device_is_computed_on_the_host(harness_cli, bm_device):
+    from harness.analysis.accuracy import accuracy_table
+
+    proc = harness_cli("run", "--device", "hostbm", "--example", "tiny_cnn", "--variants", "fp32,int8", *FAST,
+                       "--no-profile", "--accuracy", "--samples", "4", "--results", "r")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = load_results(bm_device / "r").runs
+    acc_runs = runs[runs["mode"] == "accuracy"]
+    assert len(acc_runs) == 2 and acc_runs["notes"].str.contains("computed on this host").all()
+    acc = accuracy_table(bm_device / "r", runs)
+    assert set(acc["computed_on"]) == {"host"} and set(acc["variant"]) == {"fp32", "int8"}

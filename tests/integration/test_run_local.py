@@ -230,3 +230,30 @@ def test_results_to_an_fsspec_url(harness_cli, tmp_path):
     assert "u" in listed.stdout
     again = harness_cli("run", "--resume", "u", "--results", url)
     assert again.returncode == 0 and len(load_results(url).runs) == 1
+
+
+def test_accuracy_runs_compare_every_variant_with_fp32(harness_cli, tmp_path):
+    import numpy as np
+
+    from harness.analysis.accuracy import accuracy_table
+
+    proc = harness_cli("run", "--example", "mobilenet_v2", "--no-profile", *FAST, "--repeats", "1", "--accuracy",
+                       "--samples", "16", "--results", "r")
+    assert proc.returncode == 0, proc.stderr
+    assert "top1_vs_fp32" in proc.stdout and "sqnr_db" in proc.stdout
+    res = load_results(tmp_path / "r")
+    acc = accuracy_table(tmp_path / "r", res.runs).set_index("variant")
+    assert set(acc.index) == {"fp32", "fp16", "dynamic", "int8"}
+    assert acc.loc["fp32", "sqnr_db"] is None or np.isnan(acc.loc["fp32", "sqnr_db"])
+    assert acc.loc["fp32", "top1_agreement"] == 1.0 and (acc["samples"] == 16).all()
+    # quantization costs accuracy, in order: fp16 closest to fp32, int8 (synthetic calibration) farthest
+    assert acc.loc["fp16", "sqnr_db"] > acc.loc["dynamic", "sqnr_db"] > acc.loc["int8", "sqnr_db"] > 0
+    assert set(acc["computed_on"]) == {"device (ai_edge_litert)"}
+    # the user's own inputs
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, input_0=np.random.default_rng(1).random((5, 1, 96, 96, 3)))
+    proc = harness_cli("run", "--example", "mobilenet_v2", "--variants", "fp32,int8", "--no-profile", *FAST,
+                       "--repeats", "1", "--inputs", str(inputs), "--results", "r2")
+    assert proc.returncode == 0, proc.stderr
+    acc2 = accuracy_table(tmp_path / "r2", load_results(tmp_path / "r2").runs)
+    assert set(acc2["samples"]) == {5}
