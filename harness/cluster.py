@@ -158,7 +158,7 @@ def executor_name() -> str:
 def device_task(device: Device, plan: Sequence[PlanItem], *, campaign: str, store_root: str,
                 models: Mapping[str, tuple[str, int, bytes]], options: RunOptions, runner: str | None,
                 runner_flags: Any, big_cores: bool, policy: RetryPolicy | None,
-                lease: Callable[[Any], Any] | None, topic: str) -> tuple[str, Any]:
+                lease: Callable[[Any], Any] | None, topic: str, control: Any = None) -> tuple[str, Any]:
     """On the worker: materialise the models, run this device's part of the plan with
     ``execute_plan``, land into ``store_root``. Returns ``("ok", Execution)``, ``("busy", why)``
     or ``("error", why)`` (never raises a HarnessError: those may not unpickle on the controller)."""
@@ -185,7 +185,7 @@ def device_task(device: Device, plan: Sequence[PlanItem], *, campaign: str, stor
         variants = {v: ModelVariant(v, materialise(sha, data), sha, size) for v, (sha, size, data) in models.items()}
         execution = execute_plan(plan, campaign=campaign, store=Store(store_root), device=device, variants=variants,
                                  options=options, runner=runner, runner_flags=runner_flags, big_cores=big_cores,
-                                 policy=policy, lease=lease, on_event=on_event)
+                                 policy=policy, lease=lease, control=control, on_event=on_event)
     except HarnessError as exc:
         from harness.lease import DeviceBusy
 
@@ -259,6 +259,7 @@ def run_on_cluster(
     runner_flags: Any = None,
     big_cores: bool = False,
     policy: RetryPolicy | None = None,
+    control: Any = None,
     lease: Callable[[Any], Any] | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
     on_device: Callable[[str, str, str], None] | None = None,
@@ -300,7 +301,7 @@ def run_on_cluster(
             futures[device.name] = client.submit(
                 device_task, device, mine, campaign=campaign, store_root=root, models=models, options=options,
                 runner=runner, runner_flags=runner_flags, big_cores=big_cores, policy=policy, lease=lease,
-                topic=topic, resources={resource_name(device.name): 1}, pure=False,
+                control=control, topic=topic, resources={resource_name(device.name): 1}, pure=False,
                 key=f"harness-{device.name}-{uuid.uuid4().hex[:8]}",
             )
         return _gather(client, futures, say, lost_grace_s)

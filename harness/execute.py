@@ -114,6 +114,18 @@ class RetryPolicy:
     cooldown_s: float = 30.0  # wait after an inconclusive (throttled) run before retrying
 
 
+@dataclass(frozen=True)
+class Control:
+    """Measurement control between runs on one device."""
+
+    cooldown_s: float | None = None  # fixed wait before each run
+    cooldown_auto: bool = False  # wait until the device is back near its idle temperature
+    auto_tolerance_c: float = 2.0
+    auto_max_s: float = 300.0
+    auto_poll_s: float = 2.0
+    exclude_throttled: bool = True  # throttled runs land inconclusive and are retried
+
+
 TRANSPORT_ERRORS = {"TransportError", "DeadlineExceeded"}
 
 
@@ -188,6 +200,7 @@ def execute_plan(
     transport: Transport | None = None,
     policy: RetryPolicy | None = None,
     lease: Callable[[Transport], Any] | None = None,
+    control: Control | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
 ) -> Execution:
     """Run this device's items in plan order, retrying by failure class; land every attempt.
@@ -198,6 +211,7 @@ def execute_plan(
     ``lease(transport)`` returns a context manager held while the device is used.
     """
     policy = policy or RetryPolicy()
+    control = control or Control()
     emit = on_event or (lambda e: None)
     execution = Execution(campaign=campaign)
     mine = [item for item in plan if item.device == device.name]
@@ -232,8 +246,12 @@ def execute_plan(
                                          big_cores)
                     worker.prepare()
                     trouble_since, backoff = None, policy.backoff_s
+                    idle_c = read_thermal(link)["max_temp_c"] if control.cooldown_auto else None
+                    first = True
                     while todo:
                         item = todo[0]
+                        waited = 0.0 if first else _cool_down(link, control, idle_c, item, emit, read_thermal)
+                        first = False
                         state = states[item.key]
                         state.attempts += 1
                         key = attempt_key(item, state.attempts)
@@ -243,7 +261,9 @@ def execute_plan(
                         if on_host and host_runner is None:
                             host_runner = _host_litert_runner()
                         record, raw = _run_one(item, run_id, campaign, device, facts, variants, options,
-                                               host_runner if on_host else worker, link, read_thermal)
+                                               host_runner if on_host else worker, link, read_thermal,
+                                               control.exclude_throttled)
+                        record["run"]["cooldown_s"] = waited
                         if on_host:
                             record["run"]["notes"] = ("accuracy computed on this host with ai-edge-litert: the "
                                                       f"{worker.name} runner cannot return the model's outputs")
@@ -302,6 +322,25 @@ def execute_plan(
             except HarnessError:
                 pass  # the device is gone: the lease expires by itself within its TTL
     return execution
+
+
+def _cool_down(link: Transport, control: Control, idle_c: float | None, item: PlanItem,
+               emit: Callable[[RunEvent], None], read_thermal: Callable[[Transport], dict[str, Any]]) -> float:
+    """Wait before a run: a fixed time, or (auto) until the device is within the tolerance of its
+    idle temperature, bounded. Returns the seconds waited."""
+    t0 = time.monotonic()
+    if control.cooldown_s:
+        time.sleep(control.cooldown_s)
+    if control.cooldown_auto and idle_c is not None:
+        while True:
+            now_c = read_thermal(link)["max_temp_c"]
+            waited = time.monotonic() - t0
+            if now_c is None or now_c <= idle_c + control.auto_tolerance_c or waited >= control.auto_max_s:
+                break
+            emit(RunEvent("waiting", item, "", f"cooling down: {now_c:.1f} °C, idle was {idle_c:.1f} °C "
+                          f"(+{control.auto_tolerance_c:g} allowed), waited {waited:.0f} s"))
+            time.sleep(control.auto_poll_s)
+    return time.monotonic() - t0
 
 
 def _host_litert_runner() -> Any:
@@ -364,6 +403,7 @@ def _run_one(
     runner: Any,
     transport: Transport,
     read_thermal: Callable[[Transport], dict[str, Any]],
+    exclude_throttled: bool = True,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     model = variants[item.variant]
     options = options_for(item, base_options)
@@ -415,10 +455,15 @@ def _run_one(
         after = read_thermal(transport)
         run["temp_after_c"] = after["max_temp_c"]
         why = throttling(before) or throttling(after)
-        if why and run.get("status") == "ok":  # measured, but not under conditions to trust
-            run["status"] = "inconclusive"
-            run["error_class"] = "Throttled"
-            run["error_message"] = f"throttled {'before' if throttling(before) else 'after'} the run: {why}"
+        run["throttled"] = bool(why)
+        if why:
+            when = "before" if throttling(before) else "after"
+            if run.get("status") == "ok" and exclude_throttled:  # measured, but not under conditions to trust
+                run["status"] = "inconclusive"
+                run["error_class"] = "Throttled"
+                run["error_message"] = f"throttled {when} the run: {why}"
+            else:
+                run["notes"] = "; ".join(x for x in (run.get("notes"), f"throttled {when} the run: {why}") if x)
     except HarnessError as exc:
         run["status"] = "failed"
         run["error_class"] = exc.error_class

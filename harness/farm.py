@@ -79,6 +79,7 @@ def run_farm(
     runner_flags: Any = None,
     big_cores: bool = False,
     policy: RetryPolicy | None = None,
+    control: Any = None,
     lease: Callable[[Any], Any] | None = None,
     on_event: Callable[[RunEvent], None] | None = None,
     on_device: Callable[[str, str, str], None] | None = None,
@@ -101,6 +102,7 @@ def run_farm(
             execution = execute_plan(
                 plan, campaign=campaign, store=store, device=device, variants=variants, options=options,
                 runner=runner, runner_flags=runner_flags, big_cores=big_cores, policy=policy, lease=lease,
+                control=control,
                 on_event=safe_emit,
             )
         except HarnessError as exc:

@@ -57,6 +57,9 @@ RUNS: dict[str, str] = {
     "max_us": "float",
     "peak_mem_mb": "float",
     "profile_invoke_us": "float",  # profile runs: mean invoke time as the profiler timed it
+    "throttled": "bool",  # the device throttled before or after the run
+    "cooldown_s": "float",  # time waited before the run for the device to cool down (--cooldown)
+    "clocks_locked": "bool",  # CPU frequencies were locked (harness devices tune) during the run
     "temp_before_c": "float",
     "temp_after_c": "float",
     "status": "str",  # ok | failed | inconclusive (measured, but e.g. throttled: not to be trusted)

@@ -84,6 +84,15 @@ def run(
     reconnect_timeout: float = typer.Option(
         120.0, "--reconnect-timeout", help="How long a device that vanished may take to come back, seconds."
     ),
+    cooldown: str | None = typer.Option(
+        None, "--cooldown", help="Before each run: wait SECONDS, or 'auto' = until the device is back within 2 °C "
+        "of its idle temperature (at most 300 s)."
+    ),
+    exclude_throttled: bool = typer.Option(
+        True, "--exclude-throttled/--keep-throttled",
+        help="Runs that start or end throttled: inconclusive and retried after --retry-cooldown (default), or kept "
+        "and flagged.",
+    ),
     retry_cooldown: float = typer.Option(
         30.0, "--retry-cooldown", help="Wait before retrying a run measured while the device throttled, seconds."
     ),
@@ -107,6 +116,12 @@ def run(
         raise UserError(f"--inputs {inputs} does not exist; pass a .npz with one array per model input.")
     if samples < 1:
         raise UserError("--samples must be at least 1.")
+    if cooldown is not None and cooldown != "auto":
+        try:
+            if float(cooldown) < 0:
+                raise ValueError
+        except ValueError:
+            raise UserError(f"--cooldown takes seconds or 'auto' (got {cooldown!r}).") from None
     if lease_ttl < 2:
         raise UserError("--lease-ttl must be at least 2 seconds.")
     if busy not in ("wait", "skip"):
@@ -121,7 +136,8 @@ def run(
 RESUMABLE = ("device", "all_devices", "runner", "delegate", "nnapi_accelerator", "big_cores", "model", "example",
              "variants", "threads", "repeats", "profile", "kernels", "profile_kernels", "min_runs", "min_seconds",
              "max_seconds", "warmup_runs", "profile_runs", "calibration", "inventory", "timeout", "max_attempts",
-             "reconnect_timeout", "retry_cooldown", "busy", "lease_ttl", "accuracy", "inputs", "samples")
+             "reconnect_timeout", "retry_cooldown", "busy", "lease_ttl", "accuracy", "inputs", "samples",
+             "cooldown", "exclude_throttled")
 
 
 def _resumed_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +167,7 @@ def _run(args: dict[str, Any]) -> None:
     from harness.cli import render
     from harness.config import RUNNERS, RunOptions, load_inventory, parse_variants
     from harness.errors import UserError
-    from harness.execute import RetryPolicy
+    from harness.execute import Control, RetryPolicy
     from harness.farm import select_devices
     from harness.plan import KERNELS, build_plan
     from harness.prepare import parse_int_list, pinned_models, resolve_models
@@ -205,11 +221,14 @@ def _run(args: dict[str, Any]) -> None:
         samples=args["samples"], inputs_file=os.path.abspath(args["inputs"]) if args["inputs"] else None,
     )
     flags = BenchmarkFlags(delegate=args["delegate"], nnapi_accelerator=args["nnapi_accelerator"])
+    control = Control(cooldown_s=float(args["cooldown"]) if args["cooldown"] not in (None, "auto") else None,
+                      cooldown_auto=args["cooldown"] == "auto", exclude_throttled=args["exclude_throttled"])
     policy = RetryPolicy(max_attempts=args["max_attempts"], reconnect_for_s=args["reconnect_timeout"],
                          cooldown_s=args["retry_cooldown"])
     result = _execute_with_progress(plan, campaign, store, devices, files, options,
                                     dict(runner=runner, runner_flags=flags, big_cores=args["big_cores"],
-                                         policy=policy, lease=_lease_factory(args["busy"], args["lease_ttl"])),
+                                         policy=policy, lease=_lease_factory(args["busy"], args["lease_ttl"]),
+                                         control=control),
                                     cluster=args.get("cluster"))
     _render_summary(store, campaign, result)
     if result.user_errors:  # options or set-up the user must fix: one line each, exit 2

@@ -193,3 +193,20 @@ def test_a_run_measured_while_throttled_is_inconclusive_and_retried_after_cooldo
     assert first["failure_class"] == "inconclusive" and first["error_class"] == "Throttled"
     assert "thermal status 3" in first["error_message"]
     assert (runs.iloc[1]["started_at"] - first["finished_at"]).total_seconds() >= 1.5  # the cool-down
+
+
+def test_keep_throttled_flags_instead_of_retrying(make_adb_farm, harness_cli, tmp_path):
+    farm = make_adb_farm(1)
+    double = write_double(tmp_path / "benchmark_model")
+    inv = _inventory(tmp_path / "devices.toml", farm, double)
+    dumpsys = farm.device(farm.serials[0]).device.dir / "system" / "bin" / "dumpsys"
+    dumpsys.write_text("#!/bin/sh\necho 'Thermal Status: 4'\n")
+    dumpsys.chmod(0o755)
+    proc = harness_cli("run", "--inventory", str(inv), "--device", "phone0", "--example", "tiny_cnn",
+                       "--variants", "fp32,int8", "--repeats", "1", "--no-profile", "--min-runs", "5", "--min-seconds",
+                       "0.1", "--keep-throttled", "--cooldown", "0.3", "--results", "r")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = load_results(tmp_path / "r").runs.sort_values("started_at")
+    assert list(runs["status"]) == ["ok", "ok"] and runs["throttled"].all()
+    assert runs["notes"].str.contains("thermal status 4").all()
+    assert list(runs["cooldown_s"].round(1)) == [0.0, 0.3]  # no wait before the first run

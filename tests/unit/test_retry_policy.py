@@ -40,3 +40,19 @@ def test_item_states_from_the_store(tmp_path):
     assert states[d.key].done and states[d.key].attempts == 3
     assert not states[e.key].done and states[e.key].attempts == 0
     assert attempt_key(a, 1) == a.key and attempt_key(a, 2) == f"{a.key}~2"
+
+
+def test_auto_cooldown_waits_for_the_idle_temperature_and_is_bounded():
+    from harness.execute import Control, _cool_down
+
+    temps = iter([45.0, 43.0, 40.5, 40.0])
+    events = []
+    control = Control(cooldown_auto=True, auto_tolerance_c=1.0, auto_poll_s=0.01, auto_max_s=5)
+    item = build_plan(["dev"], "m", ["fp32"], [1], 1, profile=False)[0]
+    waited = _cool_down(None, control, 39.0, item, events.append, lambda link: {"max_temp_c": next(temps)})
+    assert len(events) == 3 and "45.0 °C" in events[0].message and waited < 1
+    hot = Control(cooldown_auto=True, auto_tolerance_c=1.0, auto_poll_s=0.01, auto_max_s=0.05)
+    assert 0.05 <= _cool_down(None, hot, 20.0, item, events.append, lambda link: {"max_temp_c": 90.0}) < 1
+    # no temperature on the device: nothing to wait for
+    assert _cool_down(None, control, 39.0, item, events.append, lambda link: {"max_temp_c": None}) < 0.1
+    assert 0.2 <= _cool_down(None, Control(cooldown_s=0.2), None, item, events.append, lambda link: {}) < 1
