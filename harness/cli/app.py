@@ -10,10 +10,12 @@ import sys
 import typer
 
 from harness import __version__
+from harness.cli import compare as compare_cli
 from harness.cli import devices as devices_cli
 from harness.cli import farm as farm_cli
 from harness.cli import import_
 from harness.cli import models as models_cli
+from harness.cli import report as report_cli
 from harness.cli import results as results_cli
 from harness.cli import run as run_cli
 from harness.cli import tools as tools_cli
@@ -46,12 +48,14 @@ def _root(
 
 
 app.command("run", help=run_cli.HELP)(run_cli.run)
+app.command("compare", help=compare_cli.HELP)(compare_cli.compare)
 app.add_typer(models_cli.app, name="models")
 app.add_typer(results_cli.app, name="results")
 app.add_typer(devices_cli.app, name="devices")
 app.add_typer(farm_cli.app, name="farm")
 app.add_typer(tools_cli.app, name="tools")
 app.command("import")(import_.import_)
+app.command("report", help=report_cli.HELP)(report_cli.report)
 
 
 def main(argv: list[str] | None = None) -> None:

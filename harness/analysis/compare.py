@@ -1,0 +1,524 @@
+"""Which variant (or runtime) is faster on this device, by how much, and why.
+
+``compare(results, baseline=..., candidate=...)`` gives one ``Comparison`` per device x threads
+(x runtime): the ratio of the candidate's median run latency to the baseline's with a bootstrap
+interval, a Mann-Whitney U p-value and a verdict (``stats.compare_runs``), stability warnings,
+and a per-op attribution from the profile runs.
+
+Attribution: the profile runs of each side in the same kernel mode as the latency runs (XNNPACK
+kernel names, and the TFLite ops left outside the delegate), else in builtin mode (TFLite nodes);
+the notes say which. Ops are joined on node identity when both sides ran the same graph (same
+op sequence), else on op type, where XNNPACK kernels are named by their operator without the
+data types ("Convolution (NHWC, QC8) DWConv" and "Convolution (NHWC, F32) DWConv" are both
+DEPTHWISE_CONV_2D). Op times are as profiled (profiling inflates them) unless ``scale_ops`` is
+set, in which case each side's ops are scaled to its latency median and the notes say so.
+
+Nothing here prints; ``harness compare`` renders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.analysis import stats
+from harness.errors import UserError
+
+QUANT_OPS = ("QUANTIZE", "DEQUANTIZE")
+HYBRID_MARKERS = ("QDU8", "QD8")
+
+# XNNPACK operator (kernel name without data types) -> the TFLite op type it runs, where unambiguous
+_XNNPACK_OPS: tuple[tuple[str, str], ...] = (
+    (r"^Convolution \(NHWC\) DWConv", "DEPTHWISE_CONV_2D"),
+    (r"^Convolution \(NHWC\)", "CONV_2D"),
+    (r"^Deconvolution", "TRANSPOSE_CONV"),
+    (r"^Fully Connected", "FULLY_CONNECTED / 1x1 CONV_2D"),
+    (r"^Batch Matrix Multiply", "BATCH_MATMUL"),
+    (r"^Max Pooling", "MAX_POOL_2D"),
+    (r"^Average Pooling", "AVERAGE_POOL_2D"),
+    (r"^Global Average Pooling", "MEAN"),
+    (r"^Mean", "MEAN"),
+    (r"^Softmax", "SOFTMAX"),
+    (r"^Add", "ADD"),
+    (r"^Multiply", "MUL"),
+    (r"^Subtract", "SUB"),
+    (r"^Convert", "QUANTIZE / DEQUANTIZE"),
+    (r"^(Static )?Reshape|^Copy", "RESHAPE"),
+    (r"^Constant Pad", "PAD"),
+    (r"^Concatenate", "CONCATENATION"),
+    (r"^Transpose", "TRANSPOSE"),
+    (r"^Clamp", "RELU / CLAMP"),
+    (r"^HardSwish", "HARD_SWISH"),
+    (r"^Sigmoid", "LOGISTIC"),
+)
+_DATATYPES = re.compile(r"\(([A-Z]+)(, [A-Z0-9_]+)*\)")
+
+
+@dataclass
+class OpDelta:
+    """One op (node join) or one op type (type join): per-invoke ms on each side."""
+
+    op_type: str  # TFLite op type (or XNNPACK operator) the sides are joined on
+    node_index: int | None  # the node, when joined on node identity; else None
+    baseline_ms: float
+    candidate_ms: float
+    delta_ms: float  # candidate - baseline
+    baseline_count: float  # ops of this type per invoke (1 for a node)
+    candidate_count: float
+    baseline_path: str  # the kernel path: "XNNPACK Convolution (NHWC, QC8) DWConv", "TFLite builtin ..."
+    candidate_path: str
+
+
+@dataclass
+class Comparison:
+    """One device x threads (x runtime) comparison. ``ratio`` = candidate / baseline median
+    latency (below 1: the candidate is faster)."""
+
+    device: str
+    threads: int
+    runtime: str  # "name version", or "A vs B" when the sides ran in different runtimes
+    baseline: str
+    candidate: str
+    n_baseline: int
+    n_candidate: int
+    ratio: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    verdict: str  # faster | slower | no detectable difference
+    top_ops: list[tuple[str, float, float, float]]  # (op_type, baseline_ms, candidate_ms, delta_ms), |delta| first
+    ops: list[OpDelta]
+    notes: list[str]
+    warnings: list[str]
+    device_model: str | None = None
+    variant: str | None = None  # by="runtime": the variant both runtimes ran
+    kernels: str | None = None  # delegate of the latency runs (xnnpack | none | ...)
+    baseline_ms: float | None = None  # median run latency of each side (Harrell-Davis)
+    candidate_ms: float | None = None
+    confidence: float = 0.95
+    profile_kernels: str | None = None  # kernel mode of the profile runs the ops come from
+    join: str | None = None  # "node" | "op_type" | None (no attribution)
+    ops_scaled: bool = False
+
+    def row(self) -> dict[str, Any]:
+        """The pipeline row (``--format json|csv``): exactly these keys."""
+        return {
+            "device": self.device,
+            "threads": self.threads,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "n_baseline": self.n_baseline,
+            "n_candidate": self.n_candidate,
+            "ratio": self.ratio,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "verdict": self.verdict,
+            "top_ops": [
+                {"op_type": t, "baseline_ms": b, "candidate_ms": c, "delta_ms": d} for t, b, c, d in self.top_ops
+            ],
+        }
+
+    def sentence(self) -> str:
+        """The plain-language answer, e.g. "On vm, int8 is 1.80x faster than dynamic (95 % CI
+        1.70-1.90, p=0.008); most of the gain is CONV_2D"."""
+        where = f"On {self.device_model or self.device}" + (f" ({self.threads} threads)" if self.threads != 1 else "")
+        if self.variant:
+            where += f", {self.variant}"
+        cl = f"{100 * self.confidence:.0f} % CI"
+        if self.ratio is None:
+            return f"{where}: no ratio ({'; '.join(self.notes[:1])})"
+        if self.ci_low is None:
+            text = (f"{where}, {self.candidate} took {self.ratio:.2f}x the time of {self.baseline} "
+                    f"({self.n_baseline} vs {self.n_candidate} run(s): interval cannot be computed)")
+        elif self.verdict == stats.FASTER:
+            text = (f"{where}, {self.candidate} is {1 / self.ratio:.2f}x faster than {self.baseline} "
+                    f"({cl} {1 / self.ci_high:.2f}-{1 / self.ci_low:.2f}, p={self.p_value:.2g})")
+        elif self.verdict == stats.SLOWER:
+            text = (f"{where}, {self.candidate} is {self.ratio:.2f}x slower than {self.baseline} "
+                    f"({cl} {self.ci_low:.2f}-{self.ci_high:.2f}, p={self.p_value:.2g})")
+        else:
+            text = (f"{where}, no detectable difference between {self.candidate} and {self.baseline} "
+                    f"(ratio {self.ratio:.2f}, {cl} {self.ci_low:.2f}-{self.ci_high:.2f}, p={self.p_value:.2g})")
+        main = self._main_op()
+        if main:
+            text += f"; most of the {'gain' if self.ratio < 1 else 'loss'} is {main}"
+        return text
+
+    def _main_op(self) -> str | None:
+        if not self.top_ops or self.ratio is None or self.ratio == 1:
+            return None
+        sign = -1 if self.ratio < 1 else 1
+        for op_type, _b, _c, d in self.top_ops:
+            if d * sign > 0:
+                return op_type
+        return None
+
+
+# -- op naming ---------------------------------------------------------------------------------
+def operator_of(op_type: str) -> str:
+    """An XNNPACK kernel name without its data types ("Convolution (NHWC, QC8) DWConv" ->
+    "Convolution (NHWC) DWConv"); a TFLite op type as it is."""
+    return _DATATYPES.sub(lambda m: f"({m.group(1)})", op_type).strip()
+
+
+def join_type(op_type: str) -> str:
+    """The op type both sides are joined on: TFLite's name, also for an XNNPACK kernel."""
+    if "(" not in op_type:
+        return op_type
+    name = operator_of(op_type)
+    for pattern, tflite in _XNNPACK_OPS:
+        if re.search(pattern, name):
+            return tflite
+    return name
+
+
+def _path(op_type: str, delegated: Any, kernel_mode: str | None) -> str:
+    if delegated is True or "(" in op_type:
+        return f"XNNPACK {op_type}" if kernel_mode in (None, "xnnpack") else f"delegate {op_type}"
+    if kernel_mode == "xnnpack":
+        return f"TFLite {op_type} (outside XNNPACK)"
+    return f"TFLite builtin {op_type}"
+
+
+def _is_quant(op_type: str) -> bool:
+    return op_type in QUANT_OPS or op_type.startswith("Convert (")
+
+
+def _is_hybrid(op_type: str) -> bool:
+    return any(m in op_type for m in HYBRID_MARKERS)
+
+
+# -- selection ---------------------------------------------------------------------------------
+def _runtime_of(runs: Any) -> Any:
+    rt = runs["runtime"].fillna(runs["runner"]).fillna("unknown").astype(str)
+    ver = runs["runtime_version"].fillna("").astype(str)
+    return (rt + " " + ver).str.strip()
+
+
+def _side_mask(runs: Any, label: str, by: str) -> Any:
+    if by == "variant":
+        return runs["variant"] == label
+    rt = runs["runtime"].fillna("").astype(str)
+    runner = runs["runner"].fillna("").astype(str)
+    names = [rt, _runtime_of(runs), runner, (runner + " " + runs["runner_version"].fillna("").astype(str)).str.strip()]
+    mask = names[0] == label
+    for n in names[1:]:
+        mask |= n == label
+    return mask
+
+
+def _known(runs: Any, by: str) -> list[str]:
+    if by == "variant":
+        return sorted(runs["variant"].dropna().astype(str).unique())
+    return sorted(set(_runtime_of(runs).unique()) | set(runs["runner"].dropna().astype(str).unique()))
+
+
+# -- the comparison ----------------------------------------------------------------------------
+def compare(
+    results: Any,
+    *,
+    baseline: str,
+    candidate: str,
+    campaign: str | Sequence[str] | None = None,
+    devices: Sequence[str] | None = None,
+    threads: Sequence[int] | None = None,
+    alpha: float = 0.05,
+    n_boot: int = 2000,
+    seed: int = 0,
+    by: str = "variant",
+    top: int = 5,
+    scale_ops: bool = False,
+    method: str = "bca",
+) -> list[Comparison]:
+    """Compare ``candidate`` with ``baseline`` (variants, or runtimes with ``by="runtime"``) in
+    ``results`` (a ``store.Results``), one ``Comparison`` per device x threads (x runtime; x variant
+    when comparing runtimes). Raises UserError naming what exists when a side is not there."""
+    if by not in ("variant", "runtime"):
+        raise UserError(f"--by must be variant or runtime (got {by!r}).")
+    runs, ops = results.runs, results.ops
+    if campaign is not None:
+        names = [campaign] if isinstance(campaign, str) else list(campaign)
+        runs = runs[runs["campaign"].isin(names)]
+    if devices:
+        missing = sorted(set(devices) - set(runs["device"].dropna().unique()))
+        if missing:
+            raise UserError(f"No runs on device(s) {', '.join(missing)}; the runs are on "
+                            f"{', '.join(sorted(runs['device'].dropna().unique())) or 'no device'}.")
+        runs = runs[runs["device"].isin(list(devices))]
+    if threads:
+        runs = runs[runs["threads"].isin([int(t) for t in threads])]
+    runs = runs[runs["mode"].isin(["latency", "profile"])]
+    for label in (baseline, candidate):
+        if not _side_mask(runs, label, by).any():
+            known = _known(runs, by)
+            raise UserError(f"No {by} {label!r} in these results; they have {', '.join(known) or 'nothing'}.")
+    b_all = runs[_side_mask(runs, baseline, by)]
+    c_all = runs[_side_mask(runs, candidate, by)]
+    invoke_ops = ops[ops["phase"] == "invoke"]
+    ctx = {"alpha": alpha, "n_boot": n_boot, "seed": seed, "top": top, "scale_ops": scale_ops, "method": method}
+
+    out: list[Comparison] = []
+    keys = sorted(set(zip(b_all["device"], b_all["threads"], strict=True))
+                  & set(zip(c_all["device"], c_all["threads"], strict=True)))
+    for device, n_threads in keys:
+        bg = b_all[(b_all["device"] == device) & (b_all["threads"] == n_threads)]
+        cg = c_all[(c_all["device"] == device) & (c_all["threads"] == n_threads)]
+        if by == "runtime":
+            for variant in sorted(set(bg["variant"].dropna()) & set(cg["variant"].dropna())):
+                out.extend(_compare_groups(bg[bg["variant"] == variant], cg[cg["variant"] == variant],
+                                           baseline, candidate, invoke_ops, ctx, variant=variant))
+            continue
+        brt, crt = _runtime_of(bg), _runtime_of(cg)
+        common = sorted(set(brt) & set(crt))
+        if common:
+            notes = []
+            dropped = sorted((set(brt) | set(crt)) - set(common))
+            if dropped:
+                notes.append(f"runs in {', '.join(dropped)} left out: only one side ran there")
+            for rt in common:
+                out.extend(_compare_groups(bg[brt == rt], cg[crt == rt], baseline, candidate, invoke_ops, ctx,
+                                           extra_notes=notes))
+        else:
+            out.extend(_compare_groups(bg, cg, baseline, candidate, invoke_ops, ctx,
+                                       extra_notes=["the sides ran in different runtimes: the ratio mixes "
+                                                    "variant and runtime"]))
+    if not out:
+        raise UserError(f"No device x threads has runs of both {baseline} and {candidate}.")
+    return out
+
+
+def _timing_runs(group: Any) -> tuple[Any, str | None]:
+    """The runs whose latencies are compared: the latency runs, else (an imported log with op
+    profiling) the profile runs, saying so."""
+    ok = group[group["status"] == "ok"]
+    lat = ok[ok["mode"] == "latency"]
+    if not lat.empty:
+        return lat, None
+    prof = ok[ok["mode"] == "profile"]
+    return prof, "latency from profiled runs (no separate latency runs): profiling overhead included"
+
+
+def _compare_groups(bg: Any, cg: Any, baseline: str, candidate: str, invoke_ops: Any, ctx: dict[str, Any],
+                    variant: str | None = None, extra_notes: Sequence[str] = ()) -> list[Comparison]:
+    b_time, b_note = _timing_runs(bg)
+    c_time, c_note = _timing_runs(cg)
+    delegates = sorted(set(b_time["delegate"].dropna()) & set(c_time["delegate"].dropna())) or [None]
+    out = []
+    for delegate in delegates:
+        bt = b_time if delegate is None else b_time[b_time["delegate"] == delegate]
+        ct = c_time if delegate is None else c_time[c_time["delegate"] == delegate]
+        if len(delegates) == 1:
+            bt, ct = b_time, c_time
+        out.append(_one(bg, cg, bt, ct, baseline, candidate, invoke_ops, ctx, variant, delegate,
+                        [*extra_notes, *(n for n in dict.fromkeys([b_note, c_note]) if n)]))
+    return out
+
+
+def _one(bg: Any, cg: Any, bt: Any, ct: Any, baseline: str, candidate: str, invoke_ops: Any, ctx: dict[str, Any],
+         variant: str | None, delegate: str | None, notes: list[str]) -> Comparison:
+    bv = stats.run_values(bt["p50_us"], bt["mean_us"])
+    cv = stats.run_values(ct["p50_us"], ct["mean_us"])
+    test = stats.compare_runs(bv, cv, alpha=ctx["alpha"], n_boot=ctx["n_boot"], seed=ctx["seed"],
+                              method=ctx["method"], labels=(baseline, candidate))
+    notes = [*notes, *test.notes]
+    brt, crt = sorted(set(_runtime_of(bt))), sorted(set(_runtime_of(ct)))
+    runtime = ", ".join(brt) if brt == crt else f"{', '.join(brt)} vs {', '.join(crt)}"
+    warnings: list[str] = []
+    for label, group, timing in ((baseline, bg, bt), (candidate, cg, ct)):
+        mode = timing["mode"].iloc[0] if len(timing) else "latency"
+        same = group[(group["mode"] == mode)]
+        if delegate is not None:
+            same = same[same["delegate"] == delegate]
+        warnings.extend(stats.stability_warnings(same, label))
+    first = bg.iloc[0]
+    model = first.get("device_model")
+    comp = Comparison(
+        device=str(first["device"]),
+        threads=int(first["threads"]),
+        runtime=runtime,
+        baseline=baseline,
+        candidate=candidate,
+        n_baseline=test.n_baseline,
+        n_candidate=test.n_candidate,
+        ratio=test.ratio,
+        ci_low=test.ci_low,
+        ci_high=test.ci_high,
+        p_value=test.p_value,
+        verdict=test.verdict,
+        top_ops=[],
+        ops=[],
+        notes=notes,
+        warnings=warnings,
+        device_model=None if _missing(model) else str(model),
+        variant=variant,
+        kernels=delegate,
+        baseline_ms=None if test.baseline_median is None else test.baseline_median / 1000.0,
+        candidate_ms=None if test.candidate_median is None else test.candidate_median / 1000.0,
+        confidence=test.confidence,
+    )
+    _attribute(comp, bg, cg, invoke_ops, delegate, ctx)
+    return comp
+
+
+def _missing(v: Any) -> bool:
+    import pandas as pd
+
+    return v is None or bool(pd.isna(v))
+
+
+# -- attribution -------------------------------------------------------------------------------
+def _profile_choice(bg: Any, cg: Any, delegate: str | None) -> tuple[Any, Any, str | None, list[str]]:
+    """Each side's profile runs in one kernel mode: the latency runs' mode where both sides have it,
+    else another mode both have, else each side's own."""
+    bp = bg[(bg["status"] == "ok") & (bg["mode"] == "profile")]
+    cp = cg[(cg["status"] == "ok") & (cg["mode"] == "profile")]
+    common = set(bp["delegate"].dropna()) & set(cp["delegate"].dropna())
+    order = [d for d in (delegate, "xnnpack", "none") if d] + sorted(common)
+    for mode in order:
+        if mode in common:
+            note = [] if mode == (delegate or mode) else [
+                f"no {delegate}-mode profile on both sides: per-op times are from {_mode_name(mode)} profiles"]
+            return bp[bp["delegate"] == mode], cp[cp["delegate"] == mode], mode, note
+    return bp, cp, None, ["the sides were profiled in different kernel modes: op times compare across kernels"]
+
+
+def _mode_name(mode: str | None) -> str:
+    names = {"xnnpack": "XNNPACK-mode", "none": "builtin-mode (TFLite kernels, XNNPACK off)"}
+    return names.get(str(mode), f"{mode}-mode")
+
+
+def _side_ops(prof: Any, invoke_ops: Any) -> tuple[Any, int]:
+    ids = prof["run_id"]
+    o = invoke_ops[invoke_ops["run_id"].isin(ids)]
+    return o, int(o["run_id"].nunique())
+
+
+def _attribute(comp: Comparison, bg: Any, cg: Any, invoke_ops: Any, delegate: str | None, ctx: dict[str, Any]) -> None:
+    bp, cp, mode, notes = _profile_choice(bg, cg, delegate)
+    bo, nb = _side_ops(bp, invoke_ops)
+    co, nc = _side_ops(cp, invoke_ops)
+    if not nb or not nc:
+        missing = [s for s, n in ((comp.baseline, nb), (comp.candidate, nc)) if not n]
+        comp.notes.append(f"no per-op profile of {' and '.join(missing)}: no attribution")
+        return
+    bo = bo.assign(join=bo["op_type"].astype(str).map(join_type))
+    co = co.assign(join=co["op_type"].astype(str).map(join_type))
+    b_total = float(bo["per_run_ms"].sum()) / nb
+    c_total = float(co["per_run_ms"].sum()) / nc
+    b_scale = c_scale = 1.0
+    if ctx["scale_ops"] and comp.baseline_ms and comp.candidate_ms and b_total > 0 and c_total > 0:
+        b_scale, c_scale = comp.baseline_ms / b_total, comp.candidate_ms / c_total
+        comp.ops_scaled = True
+    comp.profile_kernels = mode
+    comp.notes.extend(notes)
+
+    b_seq, c_seq = _sequence(bo), _sequence(co)
+    if b_seq is not None and b_seq == c_seq:
+        comp.join = "node"
+        comp.ops = _node_join(bo, co, nb, nc, mode, b_scale, c_scale)
+    else:
+        comp.join = "op_type"
+        comp.ops = _type_join(bo, co, nb, nc, mode, b_scale, c_scale)
+    by_type: dict[str, list[float]] = {}
+    for d in comp.ops:
+        acc = by_type.setdefault(d.op_type, [0.0, 0.0])
+        acc[0] += d.baseline_ms
+        acc[1] += d.candidate_ms
+    tops = sorted(((t, b, c, c - b) for t, (b, c) in by_type.items()), key=lambda r: -abs(r[3]))
+    comp.top_ops = [(t, round(b, 6), round(c, 6), round(d, 6)) for t, b, c, d in tops[: ctx["top"]]]
+
+    how = "on node identity (same graph)" if comp.join == "node" else "on op type (the graphs differ)"
+    src = f"{_mode_name(mode)} profile runs ({nb} of {comp.baseline}, {nc} of {comp.candidate})" if mode else \
+        "profile runs"
+    if comp.ops_scaled:
+        scale = (f"scaled to each side's latency median (profiled sums {b_total:.3f} / {c_total:.3f} ms -> "
+                 f"{comp.baseline_ms:.3f} / {comp.candidate_ms:.3f} ms)")
+    else:
+        lat = (f" vs latency medians {comp.baseline_ms:.3f} / {comp.candidate_ms:.3f} ms"
+               if comp.baseline_ms and comp.candidate_ms else "")
+        scale = f"as profiled, not scaled (profiled sums {b_total:.3f} / {c_total:.3f} ms per invoke{lat})"
+    comp.notes.append(f"per-op ms from {src}, joined {how}; {scale}")
+    comp.notes.extend(_callouts(comp.baseline, comp.candidate, bo, co, nb, nc, mode, b_total, c_total))
+
+
+def _sequence(o: Any) -> list[tuple[int, str]] | None:
+    """The op sequence of a side's first profile run (node or position, join type)."""
+    first = o[o["run_id"] == o["run_id"].iloc[0]]
+    idx = first["node_index"].fillna(first["position"])
+    if idx.isna().any():
+        return None
+    return sorted(zip(idx.astype(int), first["join"], strict=True))
+
+
+def _paths(rows: Any, mode: str | None) -> str:
+    seen = dict.fromkeys(_path(str(t), d if d is not None and d == d else None, mode)
+                         for t, d in zip(rows["op_type"], rows["delegated"].astype(object), strict=True))
+    return " + ".join(seen) if seen else "-"
+
+
+def _node_join(bo: Any, co: Any, nb: int, nc: int, mode: str | None, bs: float, cs: float) -> list[OpDelta]:
+    out = []
+    bo = bo.assign(node=bo["node_index"].fillna(bo["position"]).astype(int))
+    co = co.assign(node=co["node_index"].fillna(co["position"]).astype(int))
+    bsum = bo.groupby("node")["per_run_ms"].sum() / nb * bs
+    csum = co.groupby("node")["per_run_ms"].sum() / nc * cs
+    bfirst = bo.drop_duplicates("node").set_index("node")
+    for node in bsum.index:
+        b, c = float(bsum[node]), float(csum.get(node, 0.0))
+        out.append(OpDelta(str(bfirst.at[node, "join"]), int(node), b, c, c - b, 1, 1,
+                           _paths(bo[bo["node"] == node].head(1), mode), _paths(co[co["node"] == node].head(1), mode)))
+    return out
+
+
+def _type_join(bo: Any, co: Any, nb: int, nc: int, mode: str | None, bs: float, cs: float) -> list[OpDelta]:
+    out = []
+    bsum = bo.groupby("join")["per_run_ms"].sum() / nb * bs
+    csum = co.groupby("join")["per_run_ms"].sum() / nc * cs
+    bcount = bo.groupby("join").size() / nb
+    ccount = co.groupby("join").size() / nc
+    bgroups = dict(tuple(bo.groupby("join")))
+    cgroups = dict(tuple(co.groupby("join")))
+    for t in sorted(set(bsum.index) | set(csum.index)):
+        b, c = float(bsum.get(t, 0.0)), float(csum.get(t, 0.0))
+        out.append(OpDelta(str(t), None, b, c, c - b, float(bcount.get(t, 0)), float(ccount.get(t, 0)),
+                           _paths(bgroups[t], mode) if t in bgroups else "-",
+                           _paths(cgroups[t], mode) if t in cgroups else "-"))
+    return out
+
+
+def _callouts(baseline: str, candidate: str, bo: Any, co: Any, nb: int, nc: int, mode: str | None,
+              b_total: float, c_total: float) -> list[str]:
+    """QUANTIZE/DEQUANTIZE ops a side adds, hybrid kernels, and ops that fell out of the delegate."""
+    notes: list[str] = []
+
+    def share(ms: float, total: float) -> str:
+        return f"{100 * ms / total:.0f} % of its time" if total > 0 else "no time measured"
+
+    def quant_counts(o: Any, n: int) -> dict[str, float]:
+        q = o[o["op_type"].astype(str).map(_is_quant)]
+        return {str(k): v / n for k, v in q.groupby("op_type").size().items()}
+
+    bq, cq = quant_counts(bo, nb), quant_counts(co, nc)
+    for side, mine, other, o, n, total in ((candidate, cq, bq, co, nc, c_total), (baseline, bq, cq, bo, nb, b_total)):
+        added = {k: v - other.get(k, 0) for k, v in mine.items() if v - other.get(k, 0) > 0}
+        if added:
+            ms = float(o[o["op_type"].astype(str).isin(list(added))]["per_run_ms"].sum()) / n
+            what = ", ".join(f"{v:g} {k}" + (" (QUANTIZE / DEQUANTIZE)" if k.startswith("Convert") else "")
+                             for k, v in added.items())
+            notes.append(f"{side} adds {what} ({ms:.3f} ms, {share(ms, total)})")
+    for side, o, n, total in ((baseline, bo, nb, b_total), (candidate, co, nc, c_total)):
+        hyb = o[o["op_type"].astype(str).map(_is_hybrid)]
+        if not hyb.empty:
+            ms = float(hyb["per_run_ms"].sum()) / n
+            kinds = ", ".join(sorted(hyb["op_type"].astype(str).unique()))
+            notes.append(f"{side}: {len(hyb) / n:g} hybrid XNNPACK kernel(s) ({kinds}: activations quantized "
+                         f"on the fly) take {ms:.3f} ms ({share(ms, total)})")
+        if mode == "xnnpack":
+            out_ = o[(o["delegated"] == False) & ~o["op_type"].astype(str).str.contains("(", regex=False)]  # noqa: E712
+            for t, g in out_.groupby("op_type"):
+                ms = float(g["per_run_ms"].sum()) / n
+                notes.append(f"{side}: {len(g) / n:g} {t} ran outside XNNPACK ({ms:.3f} ms, {share(ms, total)})")
+    return notes

@@ -1,0 +1,141 @@
+"""`harness compare`: which variant (or runtime) is faster, by how much, and why."""
+
+from __future__ import annotations
+
+import typer
+
+HELP = """Compare two variants (or two runtimes, with --by runtime) of a campaign, per device and thread count.
+
+The ratio of median run latencies (candidate / baseline) with a bootstrap 95 % interval over
+process-level runs, a Mann-Whitney U test, and a verdict that says "no detectable difference"
+rather than guess; then the op types that explain the difference, from the profile runs.
+"""
+
+FORMATS = ("table", "json", "csv")
+
+
+def compare(
+    campaign: str | None = typer.Argument(None, help="The campaign (default: the newest in the store)."),
+    baseline: str = typer.Option(..., "--baseline", "-b", help="Baseline variant (or runtime with --by runtime)."),
+    candidate: str = typer.Option(..., "--candidate", "-c", help="Candidate variant (or runtime / runner)."),
+    device: str | None = typer.Option(None, "--device", "-d", help="Only these devices (comma-separated)."),
+    threads: str | None = typer.Option(None, "--threads", "-t", help="Only these thread counts (comma-separated)."),
+    by: str = typer.Option("variant", "--by", help="variant, or runtime (the same variant through two runtimes)."),
+    results: str = typer.Option("results", "--results", help="The results store (a folder)."),
+    fmt: str = typer.Option("table", "--format", help="table, json or csv (one row per device x threads x runtime)."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level; the interval is at 1 - alpha."),
+    top: int = typer.Option(5, "--top", help="Op types to list, largest difference first."),
+    scale_ops: bool = typer.Option(False, "--scale-ops", help="Scale profiled op times to the latency medians."),
+    fail_if_slower: float | None = typer.Option(
+        None, "--fail-if-slower", metavar="PCT",
+        help="Exit 1 when a candidate is slower than the baseline by more than PCT percent (verdict slower).",
+    ),
+) -> None:
+    import csv
+    import json
+    import sys
+
+    from harness.analysis.compare import compare as run_compare
+    from harness.errors import UserError
+    from harness.store import Store, load_results
+
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be table, json or csv (got {fmt!r}).")
+    store = Store(results)
+    names = store.campaigns()
+    if not names:
+        raise UserError(f"No campaigns in {store.root}. Run `harness run` first, or pass --results DIR.")
+    if campaign is None:
+        campaign = _newest(store, names)
+    elif campaign not in names:
+        raise UserError(f"No campaign {campaign!r} in {store.root}; it has {', '.join(names)}.")
+    try:
+        thread_list = [int(t) for t in threads.split(",") if t.strip()] if threads else None
+    except ValueError as exc:
+        raise UserError(f"--threads must be comma-separated integers (got {threads!r}).") from exc
+    devices = [d.strip() for d in device.split(",") if d.strip()] if device else None
+    res = load_results(store.campaign_dir(campaign))
+    comps = run_compare(res, baseline=baseline, candidate=candidate, campaign=campaign, devices=devices,
+                        threads=thread_list, alpha=alpha, by=by, top=top, scale_ops=scale_ops)
+
+    if fmt == "json":
+        sys.stdout.write(json.dumps([c.row() for c in comps], indent=1) + "\n")
+    elif fmt == "csv":
+        rows = [c.row() for c in comps]
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "top_ops": json.dumps(row["top_ops"])})
+    else:
+        _render(campaign, comps)
+
+    if fail_if_slower is not None:
+        worse = [c for c in comps if c.verdict == "slower" and c.ratio is not None
+                 and (c.ratio - 1.0) * 100.0 > fail_if_slower]
+        if worse:
+            from harness.cli import render
+
+            for c in worse:
+                render.error(f"{c.candidate} is {100 * (c.ratio - 1):.1f} % slower than {c.baseline} on {c.device} "
+                             f"({c.threads} thread(s)), above the {fail_if_slower:g} % gate.")
+            raise typer.Exit(1)
+
+
+def _newest(store: object, names: list[str]) -> str:
+    def created(name: str) -> str:
+        meta = store.read_campaign(name) or {}  # type: ignore[attr-defined]
+        return str(meta.get("created_at") or "")
+
+    return max(names, key=lambda n: (created(n), n))
+
+
+def _render(campaign: str, comps: list) -> None:
+    import pandas as pd
+
+    from harness.cli import render
+
+    def num(v: float | None, f: str = "{:.3f}") -> str:
+        return "" if v is None else f.format(v)
+
+    rows = []
+    for c in comps:
+        rows.append({
+            "device": c.device,
+            "threads": c.threads,
+            **({"variant": c.variant} if c.variant else {}),
+            **({"runtime": c.runtime} if len({x.runtime for x in comps}) > 1 else {}),
+            "runs": f"{c.n_baseline} / {c.n_candidate}",
+            f"{c.baseline} ms": num(c.baseline_ms),
+            f"{c.candidate} ms": num(c.candidate_ms),
+            "ratio": num(c.ratio),
+            "95 % CI": "" if c.ci_low is None else f"{c.ci_low:.3f}-{c.ci_high:.3f}",
+            "p": num(c.p_value, "{:.3g}"),
+            "verdict": c.verdict,
+            "top_ops": "\n".join(f"{t} {d:+.3f} ms" for t, _b, _c, d in c.top_ops),
+        })
+    render.table(pd.DataFrame(rows), title=f"{comps[0].candidate} vs {comps[0].baseline} in {campaign} "
+                 f"({comps[0].runtime})")
+    con = render.console()
+    for c in comps:
+        con.print(c.sentence() + ".", markup=False, soft_wrap=True)
+        for n in c.notes:
+            con.print(f"  - {n}", markup=False, soft_wrap=True)
+        for w in c.warnings:
+            render.warn(w)
+    if any(c.ops for c in comps):
+        from rich import box
+        from rich.table import Table
+
+        c = max(comps, key=lambda c: len(c.ops))
+        t = Table(title=f"ops by |delta| ({c.device}, {c.threads} thread(s), joined on {c.join})",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+        for col in ("op_type", f"{c.baseline} ms", f"{c.candidate} ms", "delta ms"):
+            t.add_column(col, no_wrap=col != "op_type")
+        t.add_column("kernel path", overflow="fold", min_width=30)
+        for o in sorted(c.ops, key=lambda o: -abs(o.delta_ms))[:10]:
+            name = o.op_type if o.node_index is None else f"{o.op_type} #{o.node_index}"
+            path = o.baseline_path
+            if o.candidate_path != o.baseline_path:
+                path = f"{o.baseline_path} -> {o.candidate_path}"
+            t.add_row(name, f"{o.baseline_ms:.3f}", f"{o.candidate_ms:.3f}", f"{o.delta_ms:+.3f}", path)
+        con.print(t)
