@@ -69,11 +69,12 @@ if [ -r /proc/cpuinfo ]; then
 fi
 n=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null)
 [ -n "$n" ] && echo "cpu.cores=$n"
-for c in /sys/devices/system/cpu/cpu[0-9]*; do
+for c in "${HARNESS_SYSFS:-/sys}"/devices/system/cpu/cpu[0-9]*; do
   [ -d "$c/cpufreq" ] || continue
   f=$(rd "$c/cpufreq/cpuinfo_max_freq")
   g=$(rd "$c/cpufreq/scaling_governor")
   echo "cpufreq.${c##*/}=${f:-}:${g:-}"
+  echo "cpuscaling.${c##*/}=$(rd "$c/cpufreq/scaling_min_freq"):$(rd "$c/cpufreq/scaling_max_freq")"
 done
 if [ -r /sys/class/power_supply/battery/capacity ]; then
   echo "battery.level=$(rd /sys/class/power_supply/battery/capacity)"

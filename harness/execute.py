@@ -418,6 +418,7 @@ def _run_one(
         "os": facts.get("os"),
         "cores": facts.get("cores"),
         "facts_json": json.dumps(facts, sort_keys=True, default=str),
+        "clocks_locked": facts.get("clocks_locked"),
         "runner": runner.name,
         "model_name": item.model_name,
         "model_sha256": model.sha256,

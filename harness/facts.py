@@ -56,6 +56,7 @@ def parse_facts(text: str) -> dict[str, Any]:
             if g:
                 governors[k[8:]] = g
     facts["max_freq_khz"] = freqs or None
+    facts["clocks_locked"] = _clocks_locked(raw, freqs, governors)
     facts["governors"] = governors or None
     facts["clusters"] = _clusters(freqs)
     facts["battery_level"] = _int(raw.get("battery.level"))
@@ -130,6 +131,18 @@ def throttling(thermal: dict[str, Any]) -> str | None:
 
 def _milli(t: int) -> float:
     return t / 1000.0 if abs(t) > 200 else float(t)
+
+
+def _clocks_locked(raw: dict[str, str], freqs: dict[str, int | None], governors: dict[str, str]) -> bool | None:
+    """Every CPU pinned at its top frequency (governor performance, min = max = cpuinfo max);
+    None where the device shows no cpufreq."""
+    if not freqs:
+        return None
+    for cpu, top in freqs.items():
+        lo, _, hi = raw.get(f"cpuscaling.{cpu}", ":").partition(":")
+        if governors.get(cpu) != "performance" or _int(lo) != top or _int(hi) != top:
+            return False
+    return True
 
 
 def _clusters(freqs: dict[str, int | None]) -> list[dict[str, Any]] | None:

@@ -118,3 +118,41 @@ def provision(
         record = do_provision(transport, mode="offline" if offline else "online" if online else "auto",
                               step=lambda s: render.info(f"- {s}"))
     render.info(f"{name} is ready: {record['package']} {record['version']} at {record['python']}")
+
+
+def _tune(name: str, op: str, inventory: str | None) -> None:
+    import pandas as pd
+
+    from harness.cli import render
+    from harness.config import load_inventory
+    from harness.execute import open_transport
+    from harness.tune import tune
+
+    device = load_inventory(inventory).get(name)
+    with open_transport(device) as transport:
+        steps, how = tune(transport, op, device.transport)
+    render.table(pd.DataFrame([{"cpu": s.cpu, "result": "ok" if s.ok else "unavailable", "detail": s.detail}
+                               for s in steps]), title=f"{name}: {op} ({how})")
+    if not any(s.ok for s in steps):
+        render.warn(f"{name}: CPU frequencies could not be {'locked' if op == 'lock' else 'restored'} "
+                    "(needs root and cpufreq); runs will record clocks_locked = false or null.")
+        raise typer.Exit(1)
+
+
+@app.command("tune")
+def tune_(
+    name: str = typer.Argument(..., help="Device name."),
+    inventory: str | None = typer.Option(None, "--inventory", help="The inventory file (devices.toml)."),
+) -> None:
+    """Lock CPU frequencies for benchmarking (governor performance, min = max), each step read back.
+    Needs root (rooted phones: su; boards: sudo without a password). Undo with `harness devices reset`."""
+    _tune(name, "lock", inventory)
+
+
+@app.command("reset")
+def reset(
+    name: str = typer.Argument(..., help="Device name."),
+    inventory: str | None = typer.Option(None, "--inventory", help="The inventory file (devices.toml)."),
+) -> None:
+    """Restore the CPU frequency settings `harness devices tune` saved."""
+    _tune(name, "reset", inventory)
