@@ -1,0 +1,120 @@
+"""Statistics of harness compare on synthetic data with known answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.analysis import stats
+
+
+def _runs(n: int, rng: np.random.Generator, factor: float = 1.0, spread: float = 0.03) -> np.ndarray:
+    """n process-level run values (us) with log-normal run-to-run noise."""
+    return 1000.0 * factor * np.exp(rng.normal(0.0, spread, n))
+
+
+def test_five_percent_slowdown_at_three_percent_spread_is_found_at_least_80_percent_of_the_time():
+    rng = np.random.default_rng(20240601)
+    trials = 200
+    slower = sum(
+        stats.compare_runs(_runs(10, rng), _runs(10, rng, 1.05)).verdict == stats.SLOWER for _ in range(trials)
+    )
+    assert slower / trials >= 0.80
+
+
+def test_a_five_percent_speedup_is_called_faster_never_slower():
+    rng = np.random.default_rng(7)
+    verdicts = [stats.compare_runs(_runs(10, rng), _runs(10, rng, 0.95)).verdict for _ in range(100)]
+    assert verdicts.count(stats.FASTER) >= 80
+    assert stats.SLOWER not in verdicts
+
+
+def test_a_a_false_positives_at_most_five_percent():
+    rng = np.random.default_rng(99)
+    trials = 400
+    found = sum(
+        stats.compare_runs(_runs(10, rng), _runs(10, rng)).verdict != stats.NO_DIFFERENCE for _ in range(trials)
+    )
+    assert found / trials <= 0.05
+
+
+def test_one_run_a_side_gives_a_ratio_and_says_the_interval_cannot_be_computed():
+    t = stats.compare_runs([2000.0], [1000.0], labels=("fp32", "int8"))
+    assert t.ratio == pytest.approx(0.5)
+    assert t.ci_low is None and t.ci_high is None and t.p_value is None
+    assert t.verdict == stats.NO_DIFFERENCE
+    assert any("interval cannot be computed: 1 run(s) of fp32, 1 run(s) of int8" in n for n in t.notes)
+
+
+def test_one_run_on_one_side_only():
+    t = stats.compare_runs([1000.0, 1010.0, 990.0], [500.0], labels=("a", "b"))
+    assert t.ci_low is None and t.verdict == stats.NO_DIFFERENCE
+    assert t.notes == ["interval cannot be computed: 1 run(s) of b"]
+
+
+def test_a_large_clear_difference_with_few_runs_is_still_no_guess():
+    # 3 runs a side: the rank test cannot reach p < 0.05, so no verdict however large the ratio
+    t = stats.compare_runs([1000.0, 1001.0, 1002.0], [500.0, 501.0, 502.0])
+    assert t.ratio == pytest.approx(0.5, rel=1e-3)
+    assert t.p_value >= 0.05 and t.verdict == stats.NO_DIFFERENCE
+    assert any("cannot reach p < 0.05" in n for n in t.notes)
+
+
+def test_interval_brackets_the_ratio_and_is_reproducible():
+    rng = np.random.default_rng(3)
+    b, c = _runs(8, rng), _runs(8, rng, 1.2)
+    one, two = stats.compare_runs(b, c, seed=5), stats.compare_runs(b, c, seed=5)
+    assert one == two
+    assert one.ci_low < one.ratio < one.ci_high
+    assert one.verdict == stats.SLOWER
+    lo, hi = stats.bootstrap_ratio_ci(b, c, method="percentile")
+    assert lo < one.ratio < hi
+
+
+def test_identical_values_are_no_difference():
+    t = stats.compare_runs([1000.0] * 6, [1000.0] * 6)
+    assert t.ratio == 1.0 and t.p_value == 1.0 and t.verdict == stats.NO_DIFFERENCE
+
+
+def test_run_values_fall_back_to_mean_where_p50_is_null():
+    v = stats.run_values([100.0, np.nan, np.nan], [110.0, 120.0, np.nan])
+    assert v.tolist() == [100.0, 120.0]
+
+
+def test_harrell_davis_median_of_one_and_two_values():
+    assert stats.hd_median([5.0]) == pytest.approx(5.0)
+    assert stats.hd_median([4.0, 6.0]) == pytest.approx(5.0)
+
+
+def _frame(p50, status=None, std=None, emulator=False):
+    n = len(p50)
+    facts = json.dumps({"emulator": True}) if emulator else json.dumps({"emulator": None})
+    return pd.DataFrame({
+        "status": status or ["ok"] * n,
+        "p50_us": p50,
+        "mean_us": p50,
+        "std_us": std or [0.01 * v for v in p50],
+        "facts_json": [facts] * n,
+    })
+
+
+def test_stable_runs_have_no_warnings():
+    assert stats.stability_warnings(_frame([1000.0, 1010.0, 990.0, 1005.0, 995.0]), "int8") == []
+
+
+def test_warnings_name_what_is_wrong():
+    w = stats.stability_warnings(_frame([1000.0, 1000.0, 1600.0]), "int8")
+    assert any(x.startswith("int8: too few runs: 3") for x in w)
+    assert any("unstable across runs" in x for x in w)
+    assert any("outlier run: its max is 60 % above" in x for x in w)
+
+
+def test_within_run_spread_throttled_and_emulator():
+    runs = _frame([1000.0] * 6, status=["ok"] * 5 + ["inconclusive"], std=[200.0] + [10.0] * 5, emulator=True)
+    w = stats.stability_warnings(runs, "fp32")
+    assert any("unstable within runs: std of invokes is 20 % of the mean in 1 of 5 run(s)" in x for x in w)
+    assert any("throttled: 1 run(s)" in x for x in w)
+    assert any(x.startswith("fp32: emulator") for x in w)
