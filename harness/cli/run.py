@@ -84,6 +84,12 @@ def run(
     reconnect_timeout: float = typer.Option(
         120.0, "--reconnect-timeout", help="How long a device that vanished may take to come back, seconds."
     ),
+    precision: str | None = typer.Option(
+        None, "--precision", help="Adaptive repeats: add interleaved repeats until every variant's median is known "
+        "within ±PRECISION (e.g. 2%) at 95 % confidence, bounded by --max-time."
+    ),
+    max_time: float = typer.Option(600.0, "--max-time", help="With --precision: stop adding repeats after this "
+                                   "many seconds."),
     cooldown: str | None = typer.Option(
         None, "--cooldown", help="Before each run: wait SECONDS, or 'auto' = until the device is back within 2 °C "
         "of its idle temperature (at most 300 s)."
@@ -116,6 +122,12 @@ def run(
         raise UserError(f"--inputs {inputs} does not exist; pass a .npz with one array per model input.")
     if samples < 1:
         raise UserError("--samples must be at least 1.")
+    if precision is not None:
+        from harness.precision import parse_precision
+
+        parse_precision(precision)
+        if max_time <= 0:
+            raise UserError("--max-time must be positive.")
     if cooldown is not None and cooldown != "auto":
         try:
             if float(cooldown) < 0:
@@ -137,7 +149,7 @@ RESUMABLE = ("device", "all_devices", "runner", "delegate", "nnapi_accelerator",
              "variants", "threads", "repeats", "profile", "kernels", "profile_kernels", "min_runs", "min_seconds",
              "max_seconds", "warmup_runs", "profile_runs", "calibration", "inventory", "timeout", "max_attempts",
              "reconnect_timeout", "retry_cooldown", "busy", "lease_ttl", "accuracy", "inputs", "samples",
-             "cooldown", "exclude_throttled")
+             "cooldown", "exclude_throttled", "precision", "max_time")
 
 
 def _resumed_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -225,11 +237,36 @@ def _run(args: dict[str, Any]) -> None:
                       cooldown_auto=args["cooldown"] == "auto", exclude_throttled=args["exclude_throttled"])
     policy = RetryPolicy(max_attempts=args["max_attempts"], reconnect_for_s=args["reconnect_timeout"],
                          cooldown_s=args["retry_cooldown"])
-    result = _execute_with_progress(plan, campaign, store, devices, files, options,
-                                    dict(runner=runner, runner_flags=flags, big_cores=args["big_cores"],
-                                         policy=policy, lease=_lease_factory(args["busy"], args["lease_ttl"]),
-                                         control=control),
+    runner_args = dict(runner=runner, runner_flags=flags, big_cores=args["big_cores"], policy=policy,
+                       lease=_lease_factory(args["busy"], args["lease_ttl"]), control=control)
+    started = time.monotonic()
+    result = _execute_with_progress(plan, campaign, store, devices, files, options, runner_args,
                                     cluster=args.get("cluster"))
+    if args.get("precision"):
+        from harness.precision import half_widths, parse_precision, precise_enough
+        from harness.store import load_results
+
+        target, repeats = parse_precision(args["precision"]), args["repeats"]
+        while True:
+            widths = half_widths(load_results(store.campaign_dir(campaign)).runs)
+            widest = max((w for w in widths.values() if w is not None), default=None)
+            if precise_enough(widths, target):
+                render.info(f"precision reached with {repeats} repeats: every median within ±{100 * widest:.1f} %")
+                break
+            if time.monotonic() - started > args["max_time"] or not result.ok:
+                shown = "not yet computable" if widest is None else f"±{100 * widest:.1f} % at worst"
+                render.warn(f"--precision {args['precision']} not reached after {repeats} repeats ({shown}); "
+                            + ("a run failed." if not result.ok else "--max-time is up."))
+                break
+            repeats += max(2, repeats // 2)
+            plan = build_plan(names, model_name, list(files), threads, repeats, profile=args["profile"],
+                              kernels=args["kernels"], profile_kernels=profile_kernels,
+                              accuracy=args["accuracy"] or bool(args["inputs"]))
+            store.write_campaign(campaign, {**meta, "plan": [item.key for item in plan]})
+            render.info(f"precision: widest interval ±{'?' if widest is None else f'{100 * widest:.1f}'} %, "
+                        f"target ±{100 * target:g} %: going to {repeats} repeats")
+            result = _execute_with_progress(plan, campaign, store, devices, files, options, runner_args,
+                                            cluster=args.get("cluster"))
     _render_summary(store, campaign, result)
     if result.user_errors:  # options or set-up the user must fix: one line each, exit 2
         for name, message in result.user_errors.items():

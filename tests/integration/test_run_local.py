@@ -257,3 +257,15 @@ def test_accuracy_runs_compare_every_variant_with_fp32(harness_cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     acc2 = accuracy_table(tmp_path / "r2", load_results(tmp_path / "r2").runs)
     assert set(acc2["samples"]) == {5}
+
+
+def test_adaptive_repeats_until_precise_or_out_of_time(harness_cli, tmp_path):
+    loose = harness_cli("run", "--example", "tiny_cnn", "--variants", "int8", "--no-profile", *FAST,
+                        "--repeats", "3", "--precision", "50%", "--results", "r1")
+    assert loose.returncode == 0 and "precision reached with 3 repeats" in loose.stderr
+    assert len(load_results(tmp_path / "r1").runs) == 3
+    tight = harness_cli("run", "--example", "tiny_cnn", "--variants", "int8", "--no-profile", *FAST,
+                        "--repeats", "3", "--precision", "0.01%", "--max-time", "4", "--results", "r2")
+    assert tight.returncode == 0 and "not reached" in tight.stderr and "--max-time is up" in tight.stderr
+    runs = load_results(tmp_path / "r2").runs
+    assert len(runs) > 3 and runs["plan_key"].is_unique  # repeats were added, none twice

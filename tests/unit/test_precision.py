@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.errors import UserError
+from harness.precision import half_widths, median_ci, parse_precision, precise_enough
+
+
+def _runs(values, variant="int8"):
+    return pd.DataFrame({"device": "d", "threads": 1, "variant": variant, "mode": "latency", "status": "ok",
+                         "p50_us": values, "mean_us": values})
+
+
+def test_interval_narrows_with_more_runs():
+    rng = np.random.default_rng(3)
+    few = half_widths(_runs(rng.normal(100, 5, 4)))[("d", 1, "int8")]
+    many = half_widths(_runs(rng.normal(100, 5, 40)))[("d", 1, "int8")]
+    assert many < few and many < 0.03
+    median, low, high = median_ci([10, 10, 10, 10])
+    assert (median, low, high) == (10, 10, 10)
+
+
+def test_too_few_runs_are_never_precise_enough():
+    widths = half_widths(_runs([100.0, 100.0]))
+    assert widths == {("d", 1, "int8"): None} and not precise_enough(widths, 0.5)
+
+
+def test_parse_precision():
+    assert parse_precision("2%") == pytest.approx(0.02) and parse_precision("0.05") == 0.05
+    for bad in ("x", "0%", "150%"):
+        with pytest.raises(UserError):
+            parse_precision(bad)
