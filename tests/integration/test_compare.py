@@ -1,0 +1,173 @@
+"""`harness compare` on recorded data: real runs of the committed tiny_cnn through `harness run`,
+and real benchmark_model logs through `harness import`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import load_results
+from harness.analysis.compare import compare
+from harness.store import Results
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "benchmark_model"
+KEYS = ["device", "threads", "baseline", "candidate", "n_baseline", "n_candidate", "ratio", "ci_low", "ci_high",
+        "p_value", "verdict", "top_ops"]
+
+
+def _harness(args, cwd, cache_home):
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home), COLUMNS="200")
+    env.pop("HARNESS_INVENTORY", None)
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory, cache_home):
+    """tiny_cnn, fp32 and int8, 10 interleaved latency runs each + profile runs."""
+    root = tmp_path_factory.mktemp("compare")
+    proc = _harness(["run", "--example", "tiny_cnn", "--variants", "fp32,int8", "--repeats", "10",
+                     "--min-seconds", "0.1", "--results", str(root / "results"), "--campaign", "cmp"],
+                    root, cache_home)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory, cache_home):
+    """Two benchmark_model logs (one run each) imported into one campaign."""
+    root = tmp_path_factory.mktemp("imported")
+    for variant in ("fp32", "int8"):
+        proc = _harness(["import", str(DATA / f"cnn_{variant}_op-profiling_stdout.txt"), "--variant", variant,
+                         "--campaign", "bm", "--results", str(root / "results")], root, cache_home)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root
+
+
+def test_a_a_splits_of_one_variant_report_no_difference(campaign):
+    res = load_results(campaign / "results")
+    runs = res.runs.copy()
+    fp32 = runs[(runs["variant"] == "fp32") & (runs["mode"] == "latency")]["run_id"].tolist()
+    assert len(fp32) == 10
+    rng = np.random.default_rng(0)
+    verdicts = []
+    for _ in range(100):
+        half = set(rng.choice(fp32, size=5, replace=False))
+        split = runs[runs["run_id"].isin(fp32) | (runs["mode"] == "profile") & (runs["variant"] == "fp32")].copy()
+        split["variant"] = ["A" if r in half else "B" for r in split["run_id"]]
+        (c,) = compare(Results(split, res.ops, res.samples), baseline="A", candidate="B", n_boot=500)
+        assert c.n_baseline == 5 and c.n_candidate == 5
+        verdicts.append(c.verdict)
+    assert verdicts.count("no detectable difference") >= 95, verdicts
+
+
+def test_int8_vs_fp32_verdict_agrees_with_the_medians(campaign):
+    res = load_results(campaign / "results")
+    (c,) = compare(res, baseline="fp32", candidate="int8")
+    lat = res.runs[(res.runs["mode"] == "latency") & (res.runs["status"] == "ok")]
+    med = lat.groupby("variant")["p50_us"].median()
+    assert c.n_baseline == 10 and c.n_candidate == 10
+    assert c.ci_low <= c.ratio <= c.ci_high
+    if c.verdict == "slower":
+        assert med["int8"] > med["fp32"] and c.ci_low > 1
+    elif c.verdict == "faster":
+        assert med["int8"] < med["fp32"] and c.ci_high < 1
+    else:
+        assert c.ci_low <= 1 <= c.ci_high or c.p_value >= 0.05
+    # the explanation names TFLite op types, from the XNNPACK-mode profiles
+    assert c.profile_kernels == "xnnpack"
+    names = [t for t, *_ in c.top_ops]
+    assert "CONV_2D" in names
+    assert any("XNNPACK" in o.candidate_path and "QC8" in o.candidate_path for o in c.ops)
+    assert any("int8 adds" in n and "QUANTIZE" in n for n in c.notes)
+
+
+def test_json_and_csv_rows_have_exactly_the_keys(campaign, cache_home):
+    base = ["compare", "cmp", "--baseline", "fp32", "--candidate", "int8", "--results", str(campaign / "results")]
+    proc = _harness([*base, "--format", "json"], campaign, cache_home)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert len(rows) == 1 and list(rows[0]) == KEYS
+    assert rows[0]["top_ops"] and set(rows[0]["top_ops"][0]) == {"op_type", "baseline_ms", "candidate_ms", "delta_ms"}
+    proc = _harness([*base, "--format", "csv"], campaign, cache_home)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert list(row) == KEYS
+    assert json.loads(row["top_ops"]) == rows[0]["top_ops"]
+    assert float(row["ratio"]) == pytest.approx(rows[0]["ratio"])
+
+
+def test_table_says_it_in_words_and_newest_campaign_is_the_default(campaign, cache_home):
+    proc = _harness(["compare", "-b", "fp32", "-c", "int8", "--results", str(campaign / "results")], campaign,
+                    cache_home)
+    assert proc.returncode == 0, proc.stderr
+    assert "int8 vs fp32 in cmp" in proc.stdout
+    assert "95 % CI" in proc.stdout and "kernel path" in proc.stdout
+    assert any(line.startswith("On ") and "than fp32" in line or "between int8 and fp32" in line
+               for line in proc.stdout.splitlines())
+
+
+def test_fail_if_slower_gates(campaign, cache_home):
+    res = load_results(campaign / "results")
+    (fwd,) = compare(res, baseline="fp32", candidate="int8")
+    slower, faster = ("int8", "fp32") if fwd.ratio > 1 else ("fp32", "int8")
+    base = ["compare", "cmp", "--results", str(campaign / "results"), "--fail-if-slower"]
+    # the slower side as candidate, with a gate below its slowdown: exit 1
+    (c,) = compare(res, baseline=faster, candidate=slower)
+    assert c.verdict == "slower", "tiny_cnn int8 and fp32 should differ clearly on this host"
+    pct = 100 * (c.ratio - 1)
+    proc = _harness([*base, f"{pct / 2:.2f}", "-b", faster, "-c", slower], campaign, cache_home)
+    assert proc.returncode == 1 and "slower than" in proc.stderr
+    proc = _harness([*base, f"{pct * 2 + 1:.2f}", "-b", faster, "-c", slower], campaign, cache_home)
+    assert proc.returncode == 0, proc.stderr
+    proc = _harness([*base, "0", "-b", slower, "-c", faster], campaign, cache_home)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_unknown_variant_and_campaign_exit_2_naming_what_exists(campaign, cache_home):
+    proc = _harness(["compare", "cmp", "-b", "fp32", "-c", "int9", "--results", str(campaign / "results")],
+                    campaign, cache_home)
+    assert proc.returncode == 2
+    assert "int9" in proc.stderr and "fp32, int8" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _harness(["compare", "nope", "-b", "fp32", "-c", "int8", "--results", str(campaign / "results")],
+                    campaign, cache_home)
+    assert proc.returncode == 2 and "nope" in proc.stderr and "cmp" in proc.stderr
+
+
+def test_imported_logs_one_run_each_give_a_ratio_and_attribution_without_interval(imported, cache_home):
+    res = load_results(imported / "results")
+    (c,) = compare(res, baseline="fp32", candidate="int8")
+    assert c.n_baseline == 1 and c.n_candidate == 1
+    assert c.ratio == pytest.approx(c.candidate_ms / c.baseline_ms)
+    assert c.ci_low is None and c.p_value is None and c.verdict == "no detectable difference"
+    assert any("interval cannot be computed" in n for n in c.notes)
+    assert c.top_ops and c.top_ops[0][0] == "CONV_2D"
+    proc = _harness(["compare", "bm", "-b", "fp32", "-c", "int8", "--format", "json", "--results",
+                     str(imported / "results")], imported, cache_home)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)
+    assert row["ci_low"] is None and row["p_value"] is None and row["ratio"] == pytest.approx(c.ratio)
+    assert row["top_ops"][0]["op_type"] == "CONV_2D"
+
+
+def test_runtimes_compare_like_variants(imported, campaign):
+    """The same variant through benchmark_model's interpreter and ai_edge_litert, with kernel paths."""
+    a, b = load_results(imported / "results"), load_results(campaign / "results")
+    import pandas as pd
+
+    both = Results(*(pd.concat([x, y], ignore_index=True) for x, y in zip(a, b, strict=True)))
+    both.runs["device"] = "host"
+    comps = compare(both, baseline="tflite_interpreter", candidate="ai_edge_litert", by="runtime")
+    assert {c.variant for c in comps} == {"fp32", "int8"}
+    for c in comps:
+        assert c.runtime.startswith("tflite_interpreter") and "ai_edge_litert" in c.runtime
+        assert c.n_baseline == 1 and c.n_candidate == 10 and c.ci_low is None
+        assert all(o.baseline_path.startswith(("XNNPACK", "TFLite", "-")) for o in c.ops)
