@@ -672,8 +672,6 @@ def _section(sid: str, body: str) -> str:
 def build_report(results_root: Any = None, campaign: str | None = None, *, baseline: str | None = None,
                  candidate: str | None = None) -> Report:
     """The report of ``campaign`` (default: the newest) in the store at ``results_root``."""
-    from harness import __version__
-    from harness.analysis.summary import summarize
     from harness.store import Store, load_results
 
     store = Store(results_root)
@@ -717,10 +715,79 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
         notes.append(acc_note)
     answer = answer_sentences(comps, groups, titles, baseline, candidate, acc, mod is not None)
 
-    plots = 0
-    parts: list[str] = []
+    page = _Page(campaign, meta, store, res, runs, titles, groups, known, baseline, candidate, mod, comps, notes, acc)
+    parts = [section(page) for section in (_numbers, _latency, _ratios, _ops, _accuracy_section, _warnings, _devices,
+                                           _about)]
+    plots = page.plots
+    model = model_name(meta, runs)
 
-    # key numbers
+    nav = "".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title in SECTIONS)
+    head_title = f"{model}: which variant?" if model else f"campaign {campaign}"
+    how = ("Ratios of median latency over process-level runs with 95 % bootstrap intervals; details below."
+           if comps else "Medians over every timed invoke; details below.")
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(head_title)} · harness report</title><style>{CSS}</style></head><body>"
+        f'<header><div class="inner"><h1>{e(head_title)}</h1><div class="sub">harness report · campaign '
+        f"{e(campaign)} · {e(', '.join(titles.values()))}</div><nav>{nav}</nav></div></header><main>"
+        '<div class="answer" id="answer">' + "".join(f"<p>{e(s)}</p>" for s in answer)
+        + f'<p class="how">{e(how)}</p></div>' + "".join(parts) + "</main></body></html>\n"
+    )
+    return Report(page, campaign, baseline, candidate, answer, plots, notes)
+
+
+def model_name(meta: dict[str, Any], runs: Any) -> str:
+    return str(meta.get("model_name") or ", ".join(sorted(str(m) for m in runs["model_name"].dropna().unique())))
+
+
+def _fact_text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, dict | list):
+        return json.dumps(v, default=str)
+    return str(v)
+
+
+def _accuracy(store: Any, runs: Any) -> tuple[Any | None, str | None]:
+    """The accuracy table (harness.analysis.accuracy) of the campaign's accuracy runs, if any."""
+    if not (runs["mode"] == "accuracy").any():
+        return None, None
+    if importlib.util.find_spec("harness.analysis.accuracy") is None:
+        return None, "the campaign has accuracy runs, but harness.analysis.accuracy is not in this build"
+    mod = importlib.import_module("harness.analysis.accuracy")
+    try:
+        return mod.accuracy_table(store.root, runs), None
+    except HarnessError as exc:
+        return None, f"accuracy could not be computed: {exc}"
+
+
+@dataclass
+class _Page:
+    """What every section of the page draws on."""
+
+    campaign: str
+    meta: dict[str, Any]
+    store: Any
+    res: Any
+    runs: Any
+    titles: dict[str, str]
+    groups: list[LatencyGroup]
+    known: list[str]
+    baseline: str | None
+    candidate: str | None
+    mod: Any
+    comps: list[Any]
+    notes: list[str]
+    acc: Any
+    plots: int = 0
+
+
+def _numbers(p: _Page) -> str:
+    """Key numbers."""
+    from harness.analysis.summary import summarize
+
+    res, titles, campaign = p.res, p.titles, p.campaign
     summary = summarize(res, campaign)
     if summary.empty:
         body = '<p class="missing">No successful latency runs in this campaign.</p>'
@@ -738,20 +805,26 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
         body += ('<p class="note">Median and p90 over every timed invoke of the latency runs (over the runs\' own '
                  'values where the runner gives no per-invoke samples). "vs fp32": median latency relative to fp32 '
                  "on the same device and threads (below 1 = faster).</p>")
-    parts.append(_section("numbers", body))
+    return _section("numbers", body)
 
-    # latency distributions
+
+def _latency(p: _Page) -> str:
+    """Latency distributions."""
+    titles, groups = p.titles, p.groups
     body = ""
     for device in sorted({g.device for g in groups}):
         mine = [g for g in groups if g.device == device]
         body += _img(plot_latency(titles[device], mine), f"latency per variant on {titles[device]}",
                      "Boxes: 25th-75th percentile with the median; whiskers: 5th-95th percentile; dots: the median "
                      "of each process-level run (the unit the statistics compare).")
-        plots += 1
-    parts.append(_section("latency", body or '<p class="missing">No successful latency runs '
-                          "in this campaign.</p>"))
+        p.plots += 1
+    return _section("latency", body or '<p class="missing">No successful latency runs '
+                          "in this campaign.</p>")
 
-    # ratios (rendered from harness.analysis.compare when this build has it)
+
+def _ratios(p: _Page) -> str:
+    """Ratios (rendered from harness.analysis.compare when this build has it)."""
+    titles, mod, comps, notes, candidate, baseline = p.titles, p.mod, p.comps, p.notes, p.candidate, p.baseline
     if mod is None:
         body = ('<p class="missing">Comparisons need <code>harness.analysis.compare</code>, which this build does not '
                 "have yet. This section fills in (ratios, bootstrap intervals, Mann-Whitney U, verdicts and the op "
@@ -765,7 +838,7 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
                     f"Each variant against {variant_label(baseline or '')}: the point is the ratio of median latencies"
                     " (candidate / baseline), the bar its 95 % bootstrap interval; green = faster, red = slower, "
                     "grey = no detectable difference.")
-        plots += 1
+        p.plots += 1
         body += _table(
             ["device", "threads", "runtime", "candidate vs baseline", "runs", "ratio", "95 % CI", "p (Mann-Whitney)",
              "verdict", "op types behind the difference (candidate - baseline, ms per invoke)"],
@@ -781,9 +854,12 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
         cnotes = sorted({str(n) for c in comps for n in (getattr(c, "notes", None) or [])})
         if cnotes:
             body += '<ul class="note">' + "".join(f"<li>{e(n)}</li>" for n in cnotes) + "</ul>"
-    parts.append(_section("ratios", body))
+    return _section("ratios", body)
 
-    # per-op-type time
+
+def _ops(p: _Page) -> str:
+    """Per-op-type time."""
+    res, runs, titles = p.res, p.runs, p.titles
     op_frames = op_type_times(runs, res.ops)
     body = ""
     for (device, delegate), frame in sorted(op_frames.items(), key=lambda kv: (kv[0][0], kv[0][1] != "xnnpack",
@@ -793,11 +869,14 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
                      f"per-op-type time per variant on {titles.get(device, device)}, {mode}",
                      f"From the profile run of each variant ({mode}): per-op time per invoke, summed by op type. "
                      "Profiling adds overhead, so totals run above the latency runs' medians; compare the shares.")
-        plots += 1
-    parts.append(_section("ops", body or '<p class="missing">No profile runs with per-op timings in this campaign '
-                          "(run without <code>--no-profile</code> to get them).</p>"))
+        p.plots += 1
+    return _section("ops", body or '<p class="missing">No profile runs with per-op timings in this campaign '
+                          "(run without <code>--no-profile</code> to get them).</p>")
 
-    # accuracy
+
+def _accuracy_section(p: _Page) -> str:
+    """Accuracy."""
+    titles, groups, acc = p.titles, p.groups, p.acc
     if acc is None or acc.empty:
         body = ('<p class="missing">No accuracy data for this campaign. <code>harness run --accuracy</code> adds '
                 "one accuracy run per variant (outputs against fp32's on the same inputs).</p>")
@@ -808,7 +887,7 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
             body += _img(plot_pareto(acc, groups, titles, metric), "accuracy against latency per device",
                          "Each variant's median latency against its agreement with fp32 on the same inputs. "
                          "A variant on the Pareto front is not beaten on both speed and accuracy by another.")
-            plots += 1
+            p.plots += 1
         body += _table(
             ["device", "variant", "output", "samples", "max abs error", "SQNR (dB)", "top-1 agreement", "computed on"],
             [(titles.get(r.device, r.device), variant_label(r.variant), r.output, r.samples, _fmt(r.max_abs_err, ".3g"),
@@ -817,9 +896,12 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
               r.computed_on) for r in acc.itertuples()],
             numeric=(3, 4, 5, 6),
         )
-    parts.append(_section("accuracy", body))
+    return _section("accuracy", body)
 
-    # warnings
+
+def _warnings(p: _Page) -> str:
+    """Warnings."""
+    runs, titles, comps = p.runs, p.titles, p.comps
     warns = stability_warnings(runs, titles)
     cwarns = sorted({(c.device, f"{variant_label(c.candidate)} vs {variant_label(c.baseline)}", str(w))
                      for c in comps for w in (getattr(c, "warnings", None) or [])})
@@ -833,9 +915,12 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
     body += ('<p class="note">Limits, as pyperf draws them: a run\'s std at 10 % of its mean or more; a min or max '
              f"50 % or more off the mean; fewer than {FEW_RUNS} process-level runs; throttled, inconclusive or failed "
              "runs; emulators.</p>")
-    parts.append(_section("warnings", body))
+    return _section("warnings", body)
 
-    # devices
+
+def _devices(p: _Page) -> str:
+    """Devices."""
+    runs, titles = p.runs, p.titles
     body = ""
     for device, dev_runs in runs.groupby("device", observed=True):
         facts: dict[str, Any] = {}
@@ -853,12 +938,18 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
         body += f"<h3>{e(titles.get(str(device), device))}</h3>" + _table(["fact", "value"], rows)
         body += (f"<details><summary>every fact collected</summary><pre>{e(json.dumps(facts, indent=1, default=str))}"
                  "</pre></details>")
-    parts.append(_section("devices", body))
+    return _section("devices", body)
 
-    # about
+
+def _about(p: _Page) -> str:
+    """About."""
+    from harness import __version__
+
+    runs, notes, candidate, baseline, meta, campaign, known = (p.runs, p.notes, p.candidate, p.baseline, p.meta,
+                                                               p.campaign, p.known)
     ok = int((runs["status"] == "ok").sum())
     by_mode = ", ".join(f"{n} {m}" for m, n in runs[runs["status"] == "ok"]["mode"].value_counts().items())
-    model = meta.get("model_name") or ", ".join(sorted(str(m) for m in runs["model_name"].dropna().unique()))
+    model = model_name(meta, runs)
     variants = meta.get("variants") or {}
     vrows = []
     for v in known:
@@ -882,40 +973,4 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
             + "</pre>")
     if notes:
         body += '<ul class="note">' + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>"
-    parts.append(_section("about", body))
-
-    nav = "".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title in SECTIONS)
-    head_title = f"{model}: which variant?" if model else f"campaign {campaign}"
-    how = ("Ratios of median latency over process-level runs with 95 % bootstrap intervals; details below."
-           if comps else "Medians over every timed invoke; details below.")
-    page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{e(head_title)} · harness report</title><style>{CSS}</style></head><body>"
-        f'<header><div class="inner"><h1>{e(head_title)}</h1><div class="sub">harness report · campaign '
-        f"{e(campaign)} · {e(', '.join(titles.values()))}</div><nav>{nav}</nav></div></header><main>"
-        '<div class="answer" id="answer">' + "".join(f"<p>{e(s)}</p>" for s in answer)
-        + f'<p class="how">{e(how)}</p></div>' + "".join(parts) + "</main></body></html>\n"
-    )
-    return Report(page, campaign, baseline, candidate, answer, plots, notes)
-
-
-def _fact_text(v: Any) -> str:
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, dict | list):
-        return json.dumps(v, default=str)
-    return str(v)
-
-
-def _accuracy(store: Any, runs: Any) -> tuple[Any | None, str | None]:
-    """The accuracy table (harness.analysis.accuracy) of the campaign's accuracy runs, if any."""
-    if not (runs["mode"] == "accuracy").any():
-        return None, None
-    if importlib.util.find_spec("harness.analysis.accuracy") is None:
-        return None, "the campaign has accuracy runs, but harness.analysis.accuracy is not in this build"
-    mod = importlib.import_module("harness.analysis.accuracy")
-    try:
-        return mod.accuracy_table(store.root, runs), None
-    except HarnessError as exc:
-        return None, f"accuracy could not be computed: {exc}"
+    return _section("about", body)
