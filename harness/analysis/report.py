@@ -584,10 +584,16 @@ def plot_pareto(acc: Any, groups: Sequence[LatencyGroup], titles: dict[str, str]
                 continue
             if y is not None:
                 points.append((x, y, str(variant)))
+        xspan = (max(p[0] for p in points) - min(p[0] for p in points)) if points else 0.0
+        yspan = (max(p[1] for p in points) - min(p[1] for p in points)) if points else 0.0
+        placed: list[tuple[float, float]] = []
         for i, (x, y, v) in enumerate(sorted(points)):
             ax.scatter([x], [y], s=70, color=_color(v, i), zorder=3)
-            ax.annotate(variant_label(v), (x, y), textcoords="offset points", xytext=(7, 6 if i % 2 == 0 else -15),
-                        fontsize=10)
+            # points close together: their labels stack downwards instead of overprinting
+            near = sum(1 for px, py in placed if abs(px - x) <= 0.12 * xspan + 1e-12 and abs(py - y) <= 0.05 * yspan
+                       + 1e-9)
+            placed.append((x, y))
+            ax.annotate(variant_label(v), (x, y), textcoords="offset points", xytext=(8, -4 - 13 * near), fontsize=10)
         front = sorted(p for p in points if not any(_dominates(q, p) for q in points))
         if len(front) > 1:
             ax.plot([p[0] for p in front], [p[1] for p in front], color="#555555", linewidth=1, zorder=2,
@@ -600,7 +606,7 @@ def plot_pareto(acc: Any, groups: Sequence[LatencyGroup], titles: dict[str, str]
                      fontsize=11, loc="left")
         ax.margins(x=0.25, y=0.2)
         if metric == "top1" and points:
-            ax.set_ylim(max(-3.0, min(p[1] for p in points) - 8), 104)
+            ax.set_ylim(max(-3.0, min(p[1] for p in points) - 8), 106)
         _style(ax)
         ax.grid(axis="y", color="#e4e4e4", linewidth=0.8)
     return _png(fig)
