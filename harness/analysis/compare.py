@@ -18,6 +18,7 @@ Nothing here prints; ``harness compare`` renders.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -150,6 +151,8 @@ class Comparison:
     def _main_op(self) -> str | None:
         if not self.top_ops or self.ratio is None or self.ratio == 1:
             return None
+        if self.verdict == stats.NO_DIFFERENCE and self.ci_low is not None:
+            return None  # no difference to explain
         sign = -1 if self.ratio < 1 else 1
         for op_type, _b, _c, d in self.top_ops:
             if d * sign > 0:
@@ -164,6 +167,7 @@ def operator_of(op_type: str) -> str:
     return _DATATYPES.sub(lambda m: f"({m.group(1)})", op_type).strip()
 
 
+@functools.lru_cache(maxsize=4096)
 def join_type(op_type: str) -> str:
     """The op type both sides are joined on: TFLite's name, also for an XNNPACK kernel."""
     if "(" not in op_type:
@@ -217,6 +221,12 @@ def _known(runs: Any, by: str) -> list[str]:
 
 
 # -- the comparison ----------------------------------------------------------------------------
+# Runs are turned into plain records once and ops into per-run tuples once: a farm's campaign has
+# hundreds of device x threads groups, and per-group pandas calls would dominate the time.
+_RUN_COLS = ("run_id", "device", "device_model", "threads", "variant", "mode", "delegate", "status", "p50_us",
+             "mean_us", "std_us", "facts_json", "_rt")
+
+
 def compare(
     results: Any,
     *,
@@ -251,38 +261,38 @@ def compare(
     if threads:
         runs = runs[runs["threads"].isin([int(t) for t in threads])]
     runs = runs[runs["mode"].isin(["latency", "profile"])]
-    for label in (baseline, candidate):
-        if not _side_mask(runs, label, by).any():
+    b_mask, c_mask = _side_mask(runs, baseline, by), _side_mask(runs, candidate, by)
+    for label, mask in ((baseline, b_mask), (candidate, c_mask)):
+        if not mask.any():
             known = _known(runs, by)
             raise UserError(f"No {by} {label!r} in these results; they have {', '.join(known) or 'nothing'}.")
-    b_all = runs[_side_mask(runs, baseline, by)]
-    c_all = runs[_side_mask(runs, candidate, by)]
-    invoke_ops = ops[ops["phase"] == "invoke"]
-    ctx = {"alpha": alpha, "n_boot": n_boot, "seed": seed, "top": top, "scale_ops": scale_ops, "method": method}
+    b_all = _records(runs[b_mask])
+    c_all = _records(runs[c_mask])
+    prof_ids = {r["run_id"] for r in (*b_all, *c_all) if r["mode"] == "profile" and r["status"] == "ok"}
+    ops_by_run = _ops_by_run(ops, prof_ids)
+    ctx = {"alpha": alpha, "n_boot": n_boot, "seed": seed, "top": top, "scale_ops": scale_ops, "method": method,
+           "ops": ops_by_run}
 
+    b_groups, c_groups = _group(b_all, ("device", "threads")), _group(c_all, ("device", "threads"))
     out: list[Comparison] = []
-    keys = sorted(set(zip(b_all["device"], b_all["threads"], strict=True))
-                  & set(zip(c_all["device"], c_all["threads"], strict=True)))
-    for device, n_threads in keys:
-        bg = b_all[(b_all["device"] == device) & (b_all["threads"] == n_threads)]
-        cg = c_all[(c_all["device"] == device) & (c_all["threads"] == n_threads)]
+    for key in sorted(set(b_groups) & set(c_groups)):
+        bg, cg = b_groups[key], c_groups[key]
         if by == "runtime":
-            for variant in sorted(set(bg["variant"].dropna()) & set(cg["variant"].dropna())):
-                out.extend(_compare_groups(bg[bg["variant"] == variant], cg[cg["variant"] == variant],
-                                           baseline, candidate, invoke_ops, ctx, variant=variant))
+            bv, cv = _group(bg, ("variant",)), _group(cg, ("variant",))
+            for (variant,) in sorted(k for k in set(bv) & set(cv) if k[0] is not None):
+                out.extend(_compare_groups(bv[(variant,)], cv[(variant,)], baseline, candidate, ctx, variant=variant))
             continue
-        brt, crt = _runtime_of(bg), _runtime_of(cg)
+        brt, crt = _group(bg, ("_rt",)), _group(cg, ("_rt",))
         common = sorted(set(brt) & set(crt))
         if common:
             notes = []
-            dropped = sorted((set(brt) | set(crt)) - set(common))
+            dropped = sorted(k[0] for k in (set(brt) | set(crt)) - set(common))
             if dropped:
                 notes.append(f"runs in {', '.join(dropped)} left out: only one side ran there")
             for rt in common:
-                out.extend(_compare_groups(bg[brt == rt], cg[crt == rt], baseline, candidate, invoke_ops, ctx,
-                                           extra_notes=notes))
+                out.extend(_compare_groups(brt[rt], crt[rt], baseline, candidate, ctx, extra_notes=notes))
         else:
-            out.extend(_compare_groups(bg, cg, baseline, candidate, invoke_ops, ctx,
+            out.extend(_compare_groups(bg, cg, baseline, candidate, ctx,
                                        extra_notes=["the sides ran in different runtimes: the ratio mixes "
                                                     "variant and runtime"]))
     if not out:
@@ -290,51 +300,100 @@ def compare(
     return out
 
 
-def _timing_runs(group: Any) -> tuple[Any, str | None]:
+def _records(runs: Any) -> list[dict[str, Any]]:
+    frame = runs.assign(_rt=_runtime_of(runs))[list(_RUN_COLS)].astype(object)
+    frame = frame.where(frame.notna(), None)
+    return frame.to_dict("records")
+
+
+def _group(records: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    out: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in records:
+        out.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return out
+
+
+@dataclass(frozen=True)
+class _Op:
+    op_type: str
+    join: str
+    delegated: bool | None
+    ms: float
+    node: int | None
+
+
+def _ops_by_run(ops: Any, run_ids: set[str]) -> dict[str, list[_Op]]:
+    o = ops[(ops["phase"] == "invoke") & ops["run_id"].isin(list(run_ids))]
+    node = o["node_index"].astype("Float64").fillna(o["position"].astype("Float64"))
+    cols = zip(o["run_id"].tolist(), o["op_type"].astype(object).tolist(), o["delegated"].astype(object).tolist(),
+               o["per_run_ms"].astype("float64").fillna(0.0).tolist(), node.astype(object).tolist(), strict=True)
+    out: dict[str, list[_Op]] = {}
+    for run_id, op_type, delegated, ms, nd in cols:
+        t = str(op_type)
+        d = None if delegated is None or delegated is _NA() else bool(delegated)
+        n = None if nd is None or nd is _NA() else int(nd)
+        out.setdefault(run_id, []).append(_Op(t, join_type(t), d, float(ms), n))
+    return out
+
+
+@functools.cache
+def _NA() -> Any:  # noqa: N802
+    import pandas as pd
+
+    return pd.NA
+
+
+def _timing_runs(group: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
     """The runs whose latencies are compared: the latency runs, else (an imported log with op
     profiling) the profile runs, saying so."""
-    ok = group[group["status"] == "ok"]
-    lat = ok[ok["mode"] == "latency"]
-    if not lat.empty:
+    ok = [r for r in group if r["status"] == "ok"]
+    lat = [r for r in ok if r["mode"] == "latency"]
+    if lat:
         return lat, None
-    prof = ok[ok["mode"] == "profile"]
+    prof = [r for r in ok if r["mode"] == "profile"]
     return prof, "latency from profiled runs (no separate latency runs): profiling overhead included"
 
 
-def _compare_groups(bg: Any, cg: Any, baseline: str, candidate: str, invoke_ops: Any, ctx: dict[str, Any],
-                    variant: str | None = None, extra_notes: Sequence[str] = ()) -> list[Comparison]:
+def _compare_groups(bg: list[dict[str, Any]], cg: list[dict[str, Any]], baseline: str, candidate: str,
+                    ctx: dict[str, Any], variant: str | None = None, extra_notes: Sequence[str] = ()
+                    ) -> list[Comparison]:
     b_time, b_note = _timing_runs(bg)
     c_time, c_note = _timing_runs(cg)
-    delegates = sorted(set(b_time["delegate"].dropna()) & set(c_time["delegate"].dropna())) or [None]
+    delegates = sorted({r["delegate"] for r in b_time if r["delegate"]} & {r["delegate"] for r in c_time
+                                                                          if r["delegate"]}) or [None]
     out = []
     for delegate in delegates:
-        bt = b_time if delegate is None else b_time[b_time["delegate"] == delegate]
-        ct = c_time if delegate is None else c_time[c_time["delegate"] == delegate]
-        if len(delegates) == 1:
-            bt, ct = b_time, c_time
-        out.append(_one(bg, cg, bt, ct, baseline, candidate, invoke_ops, ctx, variant, delegate,
+        bt, ct = b_time, c_time
+        if len(delegates) > 1:
+            bt = [r for r in b_time if r["delegate"] == delegate]
+            ct = [r for r in c_time if r["delegate"] == delegate]
+        out.append(_one(bg, cg, bt, ct, baseline, candidate, ctx, variant, delegate,
                         [*extra_notes, *(n for n in dict.fromkeys([b_note, c_note]) if n)]))
     return out
 
 
-def _one(bg: Any, cg: Any, bt: Any, ct: Any, baseline: str, candidate: str, invoke_ops: Any, ctx: dict[str, Any],
-         variant: str | None, delegate: str | None, notes: list[str]) -> Comparison:
-    bv = stats.run_values(bt["p50_us"], bt["mean_us"])
-    cv = stats.run_values(ct["p50_us"], ct["mean_us"])
+def _values(runs: list[dict[str, Any]], col: str) -> list[float]:
+    return [float("nan") if r[col] is None else float(r[col]) for r in runs]
+
+
+def _one(bg: list[dict[str, Any]], cg: list[dict[str, Any]], bt: list[dict[str, Any]], ct: list[dict[str, Any]],
+         baseline: str, candidate: str, ctx: dict[str, Any], variant: str | None, delegate: str | None,
+         notes: list[str]) -> Comparison:
+    bv = stats.run_values(_values(bt, "p50_us"), _values(bt, "mean_us"))
+    cv = stats.run_values(_values(ct, "p50_us"), _values(ct, "mean_us"))
     test = stats.compare_runs(bv, cv, alpha=ctx["alpha"], n_boot=ctx["n_boot"], seed=ctx["seed"],
                               method=ctx["method"], labels=(baseline, candidate))
     notes = [*notes, *test.notes]
-    brt, crt = sorted(set(_runtime_of(bt))), sorted(set(_runtime_of(ct)))
+    brt, crt = sorted({r["_rt"] for r in bt}), sorted({r["_rt"] for r in ct})
     runtime = ", ".join(brt) if brt == crt else f"{', '.join(brt)} vs {', '.join(crt)}"
     warnings: list[str] = []
     for label, group, timing in ((baseline, bg, bt), (candidate, cg, ct)):
-        mode = timing["mode"].iloc[0] if len(timing) else "latency"
-        same = group[(group["mode"] == mode)]
-        if delegate is not None:
-            same = same[same["delegate"] == delegate]
-        warnings.extend(stats.stability_warnings(same, label))
-    first = bg.iloc[0]
-    model = first.get("device_model")
+        mode = timing[0]["mode"] if timing else "latency"
+        same = [r for r in group if r["mode"] == mode and (delegate is None or r["delegate"] == delegate)]
+        warnings.extend(stats.warnings_of(
+            [r["status"] for r in same], _values(same, "p50_us"), _values(same, "mean_us"),
+            _values(same, "std_us"), [r["facts_json"] for r in same], label))
+    first = bg[0]
     comp = Comparison(
         device=str(first["device"]),
         threads=int(first["threads"]),
@@ -352,37 +411,34 @@ def _one(bg: Any, cg: Any, bt: Any, ct: Any, baseline: str, candidate: str, invo
         ops=[],
         notes=notes,
         warnings=warnings,
-        device_model=None if _missing(model) else str(model),
+        device_model=None if first["device_model"] is None else str(first["device_model"]),
         variant=variant,
         kernels=delegate,
         baseline_ms=None if test.baseline_median is None else test.baseline_median / 1000.0,
         candidate_ms=None if test.candidate_median is None else test.candidate_median / 1000.0,
         confidence=test.confidence,
     )
-    _attribute(comp, bg, cg, invoke_ops, delegate, ctx)
+    _attribute(comp, bg, cg, delegate, ctx)
     return comp
 
 
-def _missing(v: Any) -> bool:
-    import pandas as pd
-
-    return v is None or bool(pd.isna(v))
-
-
 # -- attribution -------------------------------------------------------------------------------
-def _profile_choice(bg: Any, cg: Any, delegate: str | None) -> tuple[Any, Any, str | None, list[str]]:
+def _profile_choice(bg: list[dict[str, Any]], cg: list[dict[str, Any]], delegate: str | None
+                    ) -> tuple[list[str], list[str], str | None, list[str]]:
     """Each side's profile runs in one kernel mode: the latency runs' mode where both sides have it,
     else another mode both have, else each side's own."""
-    bp = bg[(bg["status"] == "ok") & (bg["mode"] == "profile")]
-    cp = cg[(cg["status"] == "ok") & (cg["mode"] == "profile")]
-    common = set(bp["delegate"].dropna()) & set(cp["delegate"].dropna())
+    bp = [r for r in bg if r["status"] == "ok" and r["mode"] == "profile"]
+    cp = [r for r in cg if r["status"] == "ok" and r["mode"] == "profile"]
+    common = {r["delegate"] for r in bp if r["delegate"]} & {r["delegate"] for r in cp if r["delegate"]}
     order = [d for d in (delegate, "xnnpack", "none") if d] + sorted(common)
     for mode in order:
         if mode in common:
             note = [] if mode == (delegate or mode) else [
                 f"no {delegate}-mode profile on both sides: per-op times are from {_mode_name(mode)} profiles"]
-            return bp[bp["delegate"] == mode], cp[cp["delegate"] == mode], mode, note
-    return bp, cp, None, ["the sides were profiled in different kernel modes: op times compare across kernels"]
+            return ([r["run_id"] for r in bp if r["delegate"] == mode],
+                    [r["run_id"] for r in cp if r["delegate"] == mode], mode, note)
+    return ([r["run_id"] for r in bp], [r["run_id"] for r in cp], None,
+            ["the sides were profiled in different kernel modes: op times compare across kernels"])
 
 
 def _mode_name(mode: str | None) -> str:
@@ -390,38 +446,38 @@ def _mode_name(mode: str | None) -> str:
     return names.get(str(mode), f"{mode}-mode")
 
 
-def _side_ops(prof: Any, invoke_ops: Any) -> tuple[Any, int]:
-    ids = prof["run_id"]
-    o = invoke_ops[invoke_ops["run_id"].isin(ids)]
-    return o, int(o["run_id"].nunique())
+def _side_ops(run_ids: list[str], ops_by_run: dict[str, list[_Op]]) -> tuple[list[list[_Op]], int]:
+    per_run = [ops_by_run[r] for r in run_ids if ops_by_run.get(r)]
+    return per_run, len(per_run)
 
 
-def _attribute(comp: Comparison, bg: Any, cg: Any, invoke_ops: Any, delegate: str | None, ctx: dict[str, Any]) -> None:
-    bp, cp, mode, notes = _profile_choice(bg, cg, delegate)
-    bo, nb = _side_ops(bp, invoke_ops)
-    co, nc = _side_ops(cp, invoke_ops)
+def _attribute(comp: Comparison, bg: list[dict[str, Any]], cg: list[dict[str, Any]], delegate: str | None,
+               ctx: dict[str, Any]) -> None:
+    b_ids, c_ids, mode, notes = _profile_choice(bg, cg, delegate)
+    b_runs, nb = _side_ops(b_ids, ctx["ops"])
+    c_runs, nc = _side_ops(c_ids, ctx["ops"])
     if not nb or not nc:
         missing = [s for s, n in ((comp.baseline, nb), (comp.candidate, nc)) if not n]
         comp.notes.append(f"no per-op profile of {' and '.join(missing)}: no attribution")
         return
-    bo = bo.assign(join=bo["op_type"].astype(str).map(join_type))
-    co = co.assign(join=co["op_type"].astype(str).map(join_type))
-    b_total = float(bo["per_run_ms"].sum()) / nb
-    c_total = float(co["per_run_ms"].sum()) / nc
-    b_scale = c_scale = 1.0
+    bo = [o for run in b_runs for o in run]
+    co = [o for run in c_runs for o in run]
+    b_total = sum(o.ms for o in bo) / nb
+    c_total = sum(o.ms for o in co) / nc
+    bs = cs = 1.0
     if ctx["scale_ops"] and comp.baseline_ms and comp.candidate_ms and b_total > 0 and c_total > 0:
-        b_scale, c_scale = comp.baseline_ms / b_total, comp.candidate_ms / c_total
+        bs, cs = comp.baseline_ms / b_total, comp.candidate_ms / c_total
         comp.ops_scaled = True
     comp.profile_kernels = mode
     comp.notes.extend(notes)
 
-    b_seq, c_seq = _sequence(bo), _sequence(co)
+    b_seq, c_seq = _sequence(b_runs[0]), _sequence(c_runs[0])
     if b_seq is not None and b_seq == c_seq:
         comp.join = "node"
-        comp.ops = _node_join(bo, co, nb, nc, mode, b_scale, c_scale)
+        comp.ops = _node_join(bo, co, nb, nc, mode, bs, cs)
     else:
         comp.join = "op_type"
-        comp.ops = _type_join(bo, co, nb, nc, mode, b_scale, c_scale)
+        comp.ops = _type_join(bo, co, nb, nc, mode, bs, cs)
     by_type: dict[str, list[float]] = {}
     for d in comp.ops:
         acc = by_type.setdefault(d.op_type, [0.0, 0.0])
@@ -444,52 +500,54 @@ def _attribute(comp: Comparison, bg: Any, cg: Any, invoke_ops: Any, delegate: st
     comp.notes.extend(_callouts(comp.baseline, comp.candidate, bo, co, nb, nc, mode, b_total, c_total))
 
 
-def _sequence(o: Any) -> list[tuple[int, str]] | None:
-    """The op sequence of a side's first profile run (node or position, join type)."""
-    first = o[o["run_id"] == o["run_id"].iloc[0]]
-    idx = first["node_index"].fillna(first["position"])
-    if idx.isna().any():
+def _sequence(run: list[_Op]) -> list[tuple[int, str]] | None:
+    """The op sequence of one profile run (node or position, join type)."""
+    if any(o.node is None for o in run):
         return None
-    return sorted(zip(idx.astype(int), first["join"], strict=True))
+    return sorted((o.node, o.join) for o in run)  # type: ignore[misc]
 
 
-def _paths(rows: Any, mode: str | None) -> str:
-    seen = dict.fromkeys(_path(str(t), d if d is not None and d == d else None, mode)
-                         for t, d in zip(rows["op_type"], rows["delegated"].astype(object), strict=True))
+def _paths(ops: list[_Op], mode: str | None) -> str:
+    seen = dict.fromkeys(_path(o.op_type, o.delegated, mode) for o in ops)
     return " + ".join(seen) if seen else "-"
 
 
-def _node_join(bo: Any, co: Any, nb: int, nc: int, mode: str | None, bs: float, cs: float) -> list[OpDelta]:
+def _node_join(bo: list[_Op], co: list[_Op], nb: int, nc: int, mode: str | None, bs: float, cs: float
+               ) -> list[OpDelta]:
+    b: dict[int, list[_Op]] = {}
+    c: dict[int, list[_Op]] = {}
+    for o in bo:
+        b.setdefault(o.node, []).append(o)  # type: ignore[arg-type]
+    for o in co:
+        c.setdefault(o.node, []).append(o)  # type: ignore[arg-type]
     out = []
-    bo = bo.assign(node=bo["node_index"].fillna(bo["position"]).astype(int))
-    co = co.assign(node=co["node_index"].fillna(co["position"]).astype(int))
-    bsum = bo.groupby("node")["per_run_ms"].sum() / nb * bs
-    csum = co.groupby("node")["per_run_ms"].sum() / nc * cs
-    bfirst = bo.drop_duplicates("node").set_index("node")
-    for node in bsum.index:
-        b, c = float(bsum[node]), float(csum.get(node, 0.0))
-        out.append(OpDelta(str(bfirst.at[node, "join"]), int(node), b, c, c - b, 1, 1,
-                           _paths(bo[bo["node"] == node].head(1), mode), _paths(co[co["node"] == node].head(1), mode)))
+    for node in sorted(b):
+        bms = sum(o.ms for o in b[node]) / nb * bs
+        cms = sum(o.ms for o in c.get(node, [])) / nc * cs
+        out.append(OpDelta(b[node][0].join, int(node), bms, cms, cms - bms, 1, 1,
+                           _paths(b[node][:1], mode), _paths(c.get(node, [])[:1], mode)))
     return out
 
 
-def _type_join(bo: Any, co: Any, nb: int, nc: int, mode: str | None, bs: float, cs: float) -> list[OpDelta]:
+def _type_join(bo: list[_Op], co: list[_Op], nb: int, nc: int, mode: str | None, bs: float, cs: float
+               ) -> list[OpDelta]:
+    b: dict[str, list[_Op]] = {}
+    c: dict[str, list[_Op]] = {}
+    for o in bo:
+        b.setdefault(o.join, []).append(o)
+    for o in co:
+        c.setdefault(o.join, []).append(o)
     out = []
-    bsum = bo.groupby("join")["per_run_ms"].sum() / nb * bs
-    csum = co.groupby("join")["per_run_ms"].sum() / nc * cs
-    bcount = bo.groupby("join").size() / nb
-    ccount = co.groupby("join").size() / nc
-    bgroups = dict(tuple(bo.groupby("join")))
-    cgroups = dict(tuple(co.groupby("join")))
-    for t in sorted(set(bsum.index) | set(csum.index)):
-        b, c = float(bsum.get(t, 0.0)), float(csum.get(t, 0.0))
-        out.append(OpDelta(str(t), None, b, c, c - b, float(bcount.get(t, 0)), float(ccount.get(t, 0)),
-                           _paths(bgroups[t], mode) if t in bgroups else "-",
-                           _paths(cgroups[t], mode) if t in cgroups else "-"))
+    for t in sorted(set(b) | set(c)):
+        bl, cl = b.get(t, []), c.get(t, [])
+        bms = sum(o.ms for o in bl) / nb * bs
+        cms = sum(o.ms for o in cl) / nc * cs
+        out.append(OpDelta(t, None, bms, cms, cms - bms, len(bl) / nb, len(cl) / nc, _paths(bl, mode),
+                           _paths(cl, mode)))
     return out
 
 
-def _callouts(baseline: str, candidate: str, bo: Any, co: Any, nb: int, nc: int, mode: str | None,
+def _callouts(baseline: str, candidate: str, bo: list[_Op], co: list[_Op], nb: int, nc: int, mode: str | None,
               b_total: float, c_total: float) -> list[str]:
     """QUANTIZE/DEQUANTIZE ops a side adds, hybrid kernels, and ops that fell out of the delegate."""
     notes: list[str] = []
@@ -497,28 +555,34 @@ def _callouts(baseline: str, candidate: str, bo: Any, co: Any, nb: int, nc: int,
     def share(ms: float, total: float) -> str:
         return f"{100 * ms / total:.0f} % of its time" if total > 0 else "no time measured"
 
-    def quant_counts(o: Any, n: int) -> dict[str, float]:
-        q = o[o["op_type"].astype(str).map(_is_quant)]
-        return {str(k): v / n for k, v in q.groupby("op_type").size().items()}
+    def quant_counts(o: list[_Op], n: int) -> dict[str, float]:
+        counts: dict[str, float] = {}
+        for x in o:
+            if _is_quant(x.op_type):
+                counts[x.op_type] = counts.get(x.op_type, 0.0) + 1.0 / n
+        return counts
 
     bq, cq = quant_counts(bo, nb), quant_counts(co, nc)
     for side, mine, other, o, n, total in ((candidate, cq, bq, co, nc, c_total), (baseline, bq, cq, bo, nb, b_total)):
-        added = {k: v - other.get(k, 0) for k, v in mine.items() if v - other.get(k, 0) > 0}
+        added = {k: v - other.get(k, 0) for k, v in mine.items() if v - other.get(k, 0) > 1e-9}
         if added:
-            ms = float(o[o["op_type"].astype(str).isin(list(added))]["per_run_ms"].sum()) / n
+            ms = sum(x.ms for x in o if x.op_type in added) / n
             what = ", ".join(f"{v:g} {k}" + (" (QUANTIZE / DEQUANTIZE)" if k.startswith("Convert") else "")
                              for k, v in added.items())
             notes.append(f"{side} adds {what} ({ms:.3f} ms, {share(ms, total)})")
     for side, o, n, total in ((baseline, bo, nb, b_total), (candidate, co, nc, c_total)):
-        hyb = o[o["op_type"].astype(str).map(_is_hybrid)]
-        if not hyb.empty:
-            ms = float(hyb["per_run_ms"].sum()) / n
-            kinds = ", ".join(sorted(hyb["op_type"].astype(str).unique()))
+        hyb = [x for x in o if _is_hybrid(x.op_type)]
+        if hyb:
+            ms = sum(x.ms for x in hyb) / n
+            kinds = ", ".join(sorted({x.op_type for x in hyb}))
             notes.append(f"{side}: {len(hyb) / n:g} hybrid XNNPACK kernel(s) ({kinds}: activations quantized "
                          f"on the fly) take {ms:.3f} ms ({share(ms, total)})")
         if mode == "xnnpack":
-            out_ = o[(o["delegated"] == False) & ~o["op_type"].astype(str).str.contains("(", regex=False)]  # noqa: E712
-            for t, g in out_.groupby("op_type"):
-                ms = float(g["per_run_ms"].sum()) / n
+            fell: dict[str, list[_Op]] = {}
+            for x in o:
+                if x.delegated is False and "(" not in x.op_type:
+                    fell.setdefault(x.op_type, []).append(x)
+            for t, g in sorted(fell.items()):
+                ms = sum(x.ms for x in g) / n
                 notes.append(f"{side}: {len(g) / n:g} {t} ran outside XNNPACK ({ms:.3f} ms, {share(ms, total)})")
     return notes

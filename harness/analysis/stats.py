@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,11 +195,22 @@ def compare_runs(
 def stability_warnings(runs: Any, label: str = "") -> list[str]:
     """pyperf-like warnings on one group of process-level runs (a runs frame: one variant on one
     device and thread count, any status). Says what is wrong and with which numbers."""
+    return warnings_of(runs["status"].tolist(), runs["p50_us"].astype("float64").tolist(),
+                       runs["mean_us"].astype("float64").tolist(), runs["std_us"].astype("float64").tolist(),
+                       runs["facts_json"].tolist(), label)
+
+
+def warnings_of(status: Sequence[Any], p50_us: Sequence[Any], mean_us: Sequence[Any], std_us: Sequence[Any],
+                facts_json: Sequence[Any], label: str = "") -> list[str]:
+    """``stability_warnings`` on plain columns (one value per run)."""
     who = f"{label}: " if label else ""
     out: list[str] = []
-    ok = runs[runs["status"] == "ok"]
-    values = run_values(ok["p50_us"], ok["mean_us"])
-    n_inconclusive = int((runs["status"] == "inconclusive").sum())
+    ok = np.array([s == "ok" for s in status], dtype=bool)
+    p50 = np.asarray(p50_us, dtype="float64")
+    mean_all = np.asarray(mean_us, dtype="float64")
+    std_all = np.asarray(std_us, dtype="float64")
+    values = run_values(p50[ok], mean_all[ok])
+    n_inconclusive = sum(1 for s in status if s == "inconclusive")
     if values.size and values.size < MIN_RUNS:
         out.append(f"{who}too few runs: {values.size} (at least {MIN_RUNS} give a usable interval)")
     if values.size >= 2:
@@ -210,8 +222,9 @@ def stability_warnings(runs: Any, label: str = "") -> list[str]:
         if med > 0 and max(lo_off, hi_off) >= OUTLIER_OFF:
             which = f"max is {100 * hi_off:.0f} % above" if hi_off >= lo_off else f"min is {100 * lo_off:.0f} % below"
             out.append(f"{who}outlier run: its {which} the median of the runs")
-    within = (ok["std_us"].astype("float64") / ok["mean_us"].astype("float64")).to_numpy(dtype="float64")
-    within = within[~np.isnan(within)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        within = std_all[ok] / mean_all[ok]
+    within = within[np.isfinite(within)]
     if within.size and within.max() >= SPREAD_CV:
         worst = float(within.max())
         n_bad = int((within >= SPREAD_CV).sum())
@@ -220,7 +233,7 @@ def stability_warnings(runs: Any, label: str = "") -> list[str]:
     if n_inconclusive:
         out.append(f"{who}throttled: {n_inconclusive} run(s) measured while the device throttled (inconclusive, "
                    "left out)")
-    if any(_is_emulator(f) for f in runs["facts_json"]):
+    if any(_is_emulator(f) for f in facts_json):
         out.append(f"{who}emulator: timings test plumbing only; they do not say which variant is faster on hardware")
     return out
 
