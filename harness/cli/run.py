@@ -9,7 +9,7 @@ import typer
 HELP = """Run a plan of variants x threads x repeats on a device and store the results.
 
 Without flags: the `local` device, the built-in mobilenet_v2 example, all four variants
-(fp32, fp16, dynamic, int8), 3 interleaved latency runs each, plus one per-op profile run
+(fp32, fp16, dynamic, int8), 5 interleaved latency runs each, plus one per-op profile run
 per variant in XNNPACK and in builtin kernel mode. Every run lands in --results as soon as
 it finishes; naming an existing --campaign resumes it without redoing what landed.
 """
@@ -47,7 +47,7 @@ def run(
     ),
     variants: str = typer.Option("fp32,fp16,dynamic,int8", "--variants", help="Comma-separated variants."),
     threads: str = typer.Option("1", "--threads", "-t", help="Comma-separated thread counts, e.g. 1,2,4."),
-    repeats: int = typer.Option(3, "--repeats", "-r", help="Latency runs (processes) per variant x threads."),
+    repeats: int = typer.Option(5, "--repeats", "-r", help="Latency runs (processes) per variant x threads."),
     profile: bool = typer.Option(True, "--profile/--no-profile", help="Add per-op profile runs."),
     kernels: str = typer.Option(
         "xnnpack", "--kernels", help="Kernels of the latency runs: xnnpack, or builtin (XNNPACK off)."
@@ -383,6 +383,17 @@ def _db(value, variant: str) -> str:  # type: ignore[no-untyped-def]
     return "identical" if value is None else "" if value != value else f"{value:.1f}"
 
 
+def _render_warnings(runs) -> None:  # type: ignore[no-untyped-def]
+    """Stability warnings on every result (spread, outliers, few runs, throttling, emulator)."""
+    from harness.analysis.stats import stability_warnings
+    from harness.cli import render
+
+    latency = runs[runs["mode"] == "latency"]
+    for (device, threads, variant), group in latency.groupby(["device", "threads", "variant"], observed=True):
+        for message in stability_warnings(group, f"{device} {variant} t{threads}"):
+            render.warn(message)
+
+
 def _render_summary(store, campaign, result) -> None:  # type: ignore[no-untyped-def]
     import pandas as pd
 
@@ -402,6 +413,7 @@ def _render_summary(store, campaign, result) -> None:  # type: ignore[no-untyped
         table["sqnr_db"] = [_db(first["sqnr_db"].get((r.device, r.variant), float("nan")), r.variant)
                             for r in table.itertuples()]
     render.table(table, title=f"campaign {campaign}")
+    _render_warnings(results.runs)
     problems = [{"run / device": r.split("/", 1)[-1], "why": why} for r, why in result.failed]
     problems += [{"run / device": name, "why": why} for name, why in {**result.errors, **result.busy}.items()]
     problems += [{"run / device": name, "why": "see below"} for name in result.user_errors]
