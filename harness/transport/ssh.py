@@ -30,6 +30,7 @@ from harness.errors import DeadlineExceeded, TransportError
 from harness.transport.base import CommandResult, ContextMixin
 
 KEEPALIVE_S = 5
+EOF_GRACE_S = 2.0  # after the exit status, how long to wait for the output's end (EOF)
 DEAD_AFTER_S = 20  # keepalives unanswered for this long: the connection is gone
 POLICIES = ("strict", "accept-new")
 
@@ -200,6 +201,7 @@ class SshTransport(ContextMixin):
         except Exception as exc:  # paramiko.SSHException, EOFError, OSError
             raise TransportError(f"{self.name}: cannot start a command: {exc}") from exc
         out, err = bytearray(), bytearray()
+        exit_seen: float | None = None
         pinger = _Pinger(transport, self.dead_after_s)
         try:
             while True:
@@ -219,15 +221,23 @@ class SshTransport(ContextMixin):
                     raise TransportError(f"{self.name}: no answer from the board for {self.dead_after_s:g} s "
                                          f"while running {argv[0]}; the connection is gone")
                 if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-                    # drain what arrived between the checks
-                    code = chan.recv_exit_status()
-                    if code == -1 and _went_down(transport):  # closed with no exit status: the link died
-                        raise TransportError(f"{self.name}: the SSH connection dropped while running {argv[0]}")
-                    while chan.recv_ready():
-                        out += chan.recv(1 << 16)
-                    while chan.recv_stderr_ready():
-                        err += chan.recv_stderr(1 << 16)
-                    return CommandResult(argv, code, bytes(out), bytes(err), time.perf_counter() - start)
+                    # sshd may send the exit status before the last of the output (RFC 4254 allows
+                    # it): the output is complete at the channel's EOF, which follows shortly —
+                    # unless a background process keeps the pipe open, hence the grace period
+                    if not (chan.eof_received or chan.closed) and exit_seen is None:
+                        exit_seen = time.monotonic()
+                    if chan.eof_received or chan.closed or time.monotonic() - exit_seen >= EOF_GRACE_S:
+                        code = chan.recv_exit_status()
+                        if code == -1 and _went_down(transport):  # closed with no exit status: the link died
+                            raise TransportError(f"{self.name}: the SSH connection dropped while running "
+                                                 f"{argv[0]}")
+                        while chan.recv_ready():
+                            out += chan.recv(1 << 16)
+                        while chan.recv_stderr_ready():
+                            err += chan.recv_stderr(1 << 16)
+                        return CommandResult(argv, code, bytes(out), bytes(err), time.perf_counter() - start)
+                    time.sleep(0.002)
+                    continue
                 if not transport.is_active() or chan.closed:
                     raise TransportError(f"{self.name}: the SSH connection dropped while running {argv[0]}")
         finally:
