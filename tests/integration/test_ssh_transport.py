@@ -60,7 +60,7 @@ def test_a_hanging_command_is_cut_at_its_deadline_and_killed_on_the_board(board)
         t0 = time.monotonic()
         with pytest.raises(DeadlineExceeded):
             t.run(["sleep", "1234"], timeout_s=1.0)
-        assert time.monotonic() - t0 < 3
+        assert time.monotonic() - t0 < 10  # cut at its deadline, not left to run 1234 s
         deadline = time.monotonic() + 15  # the board-side `timeout` backstop (deadline + 5 s)
         while t.run(["pgrep", "-x", "sleep"], timeout_s=10).ok and time.monotonic() < deadline:
             time.sleep(0.5)
