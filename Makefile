@@ -4,10 +4,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: setup test test-fast test-slow lint bench clean help
+# What the integration tests' real peers need from Debian: the adb server (adbd itself is fetched by
+# the tests from bookworm-backports into a cache), network namespaces, an arm64 root file system
+# under qemu-user, OpenSSH's sshd, busybox (a board without Python) and Chromium (the report test).
+SYSTEM_PACKAGES := adb iproute2 util-linux qemu-user-static binfmt-support debootstrap zstd \
+	ca-certificates openssh-server openssh-client busybox-static chromium
+
+.PHONY: setup system-deps test test-fast test-slow lint bench clean help
 
 help:
-	@echo "make setup      create .venv and install harness with everything (TensorFlow, LiteRT, test tools)"
+	@echo "make setup      the Debian packages the tests need (as root), then .venv with harness and everything"
 	@echo "make test       the whole test suite (fast tier, then the slow tiers)"
 	@echo "make test-fast  unit tests and quick integration tests (minutes)"
 	@echo "make lint       ruff"
@@ -17,9 +23,17 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
-setup: $(PY)
+setup: system-deps $(PY)
 	$(PIP) install -e '.[convert,dev]'
 	@$(VENV)/bin/harness --version
+
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES); \
+	else \
+		echo "note: not root or no apt-get: the integration tests need these Debian packages: $(SYSTEM_PACKAGES)"; \
+	fi
 
 test: $(PY)
 	$(PY) -m pytest -q tests
