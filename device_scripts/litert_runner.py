@@ -60,37 +60,40 @@ TESTED_LITERT_PREFIXES = ("2.1.6", "2.2.", "2.3.")
 # Errors: each has a short class name that lands in the result's "error.class".
 # --------------------------------------------------------------------------------------------
 class RunnerError(Exception):
-    """Base of every failure the runner reports in its result JSON."""
+    """Base of every failure the runner reports in its result JSON ("error.class" is the
+    subclass's name)."""
 
-    error_class = "RunnerError"
+    @property
+    def error_class(self) -> str:
+        return type(self).__name__
 
 
 class ArgumentError(RunnerError):
-    error_class = "ArgumentError"
+    pass
 
 
 class RuntimeMissing(RunnerError):
-    error_class = "RuntimeMissing"
+    pass
 
 
 class ModelLoadError(RunnerError):
-    error_class = "ModelLoadError"
+    pass
 
 
 class CompileError(RunnerError):
-    error_class = "CompileError"
+    pass
 
 
 class InvokeError(RunnerError):
-    error_class = "InvokeError"
+    pass
 
 
 class ProfilerError(RunnerError):
-    error_class = "ProfilerError"
+    pass
 
 
 class OutputError(RunnerError):
-    error_class = "OutputError"
+    pass
 
 
 # --------------------------------------------------------------------------------------------
