@@ -8,12 +8,10 @@ transport.
 from __future__ import annotations
 
 import weakref
-from pathlib import Path
 from typing import Any
 
+from harness.resources import device_script
 from harness.transport.base import Transport, push_cached
-
-SCRIPT = Path(__file__).resolve().parent.parent / "device_scripts" / "device_facts.sh"
 
 
 def parse_facts(text: str) -> dict[str, Any]:
@@ -172,7 +170,7 @@ def _script_on_device(transport: Transport) -> str:
     """The facts script's path on the device, pushed (or found) once per transport."""
     remote = _ON_DEVICE.get(transport)
     if remote is None:
-        remote, _ = push_cached(transport, SCRIPT)
+        remote, _ = push_cached(transport, device_script("device_facts.sh"))
         _ON_DEVICE[transport] = remote
     return remote
 

@@ -27,13 +27,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, HarnessError, ParseError, TransportError
+from harness.resources import device_script
 from harness.transport.base import Transport
 
-SCRIPT = Path(__file__).resolve().parent.parent / "device_scripts" / "lease.sh"
 LEASE_DIR = "lease"
 HOLDER_RE = re.compile(r"[A-Za-z0-9._:@+=-]{1,200}")
 EXIT_BUSY, EXIT_LOST = 3, 4
@@ -113,7 +112,7 @@ def parse_reply(text: str) -> Reply:
 
 def script_text() -> str:
     """lease.sh without comment lines and indentation: small enough for any adb command line."""
-    lines = (line.strip() for line in SCRIPT.read_text().splitlines())
+    lines = (line.strip() for line in device_script("lease.sh").read_text().splitlines())
     return "\n".join(line for line in lines if line and not line.startswith("#")) + "\n"
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from pathlib import Path
 
+from harness.resources import device_script
 from harness.transport.base import Transport, push_cached
-
-SCRIPT = Path(__file__).resolve().parent.parent / "device_scripts" / "tune.sh"
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ def tune(transport: Transport, op: str, transport_kind: str) -> tuple[list[Step]
     via su / via sudo)."""
     import shlex
 
-    script, _ = push_cached(transport, SCRIPT)
+    script, _ = push_cached(transport, device_script("tune.sh"))
     state = posixpath.join(transport.workdir(), "tune.state")
     argv = ["sh", script, op, state]
     result = transport.run(argv, timeout_s=60)

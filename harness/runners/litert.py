@@ -15,10 +15,10 @@ from pathlib import Path
 from harness.config import Device, RunOptions
 from harness.errors import RunnerError, TransportError, UserError
 from harness.parsers.litert import ParsedRun, parse_result
+from harness.resources import device_script
 from harness.runners.base import RunnerBase, RunnerOutput
 from harness.transport.base import Transport, in_fresh_folder, pull_bytes, push_cached
 
-SCRIPT = Path(__file__).resolve().parent.parent.parent / "device_scripts" / "litert_runner.py"
 RESULT_NAME = "result.json"
 OUTPUTS_NAME = "outputs.npz"
 
@@ -73,9 +73,7 @@ class LitertRunner(RunnerBase):
                                 f"`harness devices provision {self.device.name}` first (or set python = \"PATH\" "
                                 "in its inventory entry)")
             self._python = str(record["python"])
-        if not SCRIPT.is_file():
-            raise RunnerError(f"the runner script is missing at {SCRIPT}; reinstall harness (make setup).")
-        self._script, sent = push_cached(self.transport, SCRIPT)
+        self._script, sent = push_cached(self.transport, device_script("litert_runner.py"))
         self.bytes_pushed += sent
 
     def run(self, model_remote: str, options: RunOptions) -> RunnerOutput:
