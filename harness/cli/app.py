@@ -30,9 +30,20 @@ app = typer.Typer(
 )
 
 
+def version_line() -> str:
+    """harness, the LiteRT runtime and Python, from package metadata (the runtime is not imported)."""
+    from importlib import metadata
+
+    try:
+        litert = f"ai-edge-litert {metadata.version('ai-edge-litert')}"
+    except metadata.PackageNotFoundError:
+        litert = "ai-edge-litert not installed"
+    return f"harness {__version__} ({litert}, Python {'.'.join(map(str, sys.version_info[:3]))})"
+
+
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"harness {__version__}")
+        typer.echo(version_line())
         raise typer.Exit()
 
 

@@ -3,11 +3,16 @@ importlib.resources (tests/integration/test_wheel.py checks a real wheel end to 
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
+from harness.cli.app import version_line
 from harness.errors import HarnessError
 from harness.resources import device_script
 
@@ -35,3 +40,23 @@ def test_device_scripts_are_package_resources(name):
 def test_a_missing_device_script_says_to_reinstall():
     with pytest.raises(HarnessError, match="nope.sh is missing .*reinstall harness"):
         device_script("nope.sh")
+
+
+def test_version_names_harness_the_runtime_and_python(monkeypatch):
+    assert re.fullmatch(r"harness \S+ \(ai-edge-litert \S+, Python \d+\.\d+\.\d+\)", version_line())
+
+    def missing(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", missing)
+    assert "(ai-edge-litert not installed, Python " in version_line()
+
+
+def test_version_imports_no_runtime_and_no_heavy_library():
+    probe = (
+        "import sys; from harness.cli.app import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'ai_edge_litert', 'pandas', 'tensorflow', 'numpy'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.splitlines() == [version_line(), "[]"]
