@@ -14,8 +14,8 @@ SYSTEM_PACKAGES := adb iproute2 util-linux qemu-user-static binfmt-support deboo
 
 help:
 	@echo "make setup      the Debian packages the tests need (as root), then .venv with harness and everything"
-	@echo "make test       the whole test suite (fast tier, then the slow tiers)"
-	@echo "make test-fast  unit tests and quick integration tests (minutes)"
+	@echo "make test       lint, then the whole test suite (fast tier, then the slow tiers)"
+	@echo "make test-fast  lint, then unit tests and quick integration tests (minutes)"
 	@echo "make lint       ruff"
 	@echo "make bench      benchmarks of the harness itself -> BENCHMARKS.md numbers"
 
@@ -35,10 +35,10 @@ system-deps:
 		echo "note: not root or no apt-get: the integration tests need these Debian packages: $(SYSTEM_PACKAGES)"; \
 	fi
 
-test: $(PY)
+test: lint
 	$(PY) -m pytest -q tests
 
-test-fast: $(PY)
+test-fast: lint
 	$(PY) -m pytest -q -m "not slow" tests
 
 lint: $(PY)
