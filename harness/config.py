@@ -69,6 +69,16 @@ class Device:
     benchmark_model: str | None = None
 
     @property
+    def ref(self) -> str:
+        """How to name this device on the command line: its name, or for a board used ad hoc
+        (``--device ssh://...``, no inventory entry) that address again."""
+        if self.transport == "ssh" and "adhoc" in self.tags:
+            port = f":{self.port}" if self.port else ""
+            host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+            return f"ssh://{self.user + '@' if self.user else ''}{host}{port}"
+        return self.name
+
+    @property
     def default_runner(self) -> str:
         if self.runner:
             return self.runner
@@ -181,3 +191,116 @@ class RunOptions:
     inputs_file: str | None = None  # accuracy runs: the user's inputs (.npz on this host)
     timeout_s: float = 600.0
     extra: tuple[tuple[str, str], ...] = field(default=())
+
+
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+
+
+def user_inventory_path() -> Path:
+    """``$XDG_CONFIG_HOME/harness/devices.toml``: found from any folder."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "harness" / "devices.toml"
+
+
+def split_user_host(text: str, what: str = "--host") -> tuple[str | None, str, int | None]:
+    """``user@host[:port]`` (``[v6addr]:port`` too) -> ``(user, host, port)``."""
+    user, _, hostport = text.rpartition("@")
+    if not hostport or any(c in hostport for c in "/?# "):
+        raise UserError(f"{what} {text!r}: write it as user@host[:port] or a Host alias of ~/.ssh/config.")
+    port: int | None = None
+    if hostport.startswith("["):  # [2001:db8::1]:2222
+        host, _, tail = hostport[1:].partition("]")
+        if tail and not (tail.startswith(":") and tail[1:].isdigit()):
+            raise UserError(f"{what} {text!r}: the port after ']' must be :NUMBER.")
+        port = int(tail[1:]) if tail else None
+    elif hostport.count(":") == 1:
+        host, _, digits = hostport.partition(":")
+        if not digits.isdigit():
+            raise UserError(f"{what} {text!r}: the port must be a number (user@host:2222).")
+        port = int(digits)
+    else:
+        host = hostport
+    if not host or (port is not None and not 0 < port < 65536):
+        raise UserError(f"{what} {text!r}: give a host and, optionally, a port between 1 and 65535.")
+    return user or None, host, port
+
+
+def add_device(
+    name: str,
+    *,
+    serial: str | None = None,
+    host: str | None = None,
+    adb_server: str | None = None,
+    runner: str | None = None,
+    key: str | None = None,
+    tags: Iterable[str] = (),
+    path: str | os.PathLike[str] | None = None,
+    replace: bool = False,
+) -> Path:
+    """Add ``[devices.NAME]`` to the inventory (a phone by ``serial``, or a board by ``host`` =
+    ``user@host[:port]``) and return the file written. The file is the one given, else the
+    inventory in force, else the user's (``~/.config/harness/devices.toml``); its comments and
+    order are kept, and it is replaced atomically (a temporary file renamed over it)."""
+    import re
+
+    import tomlkit
+
+    if not re.fullmatch(NAME_PATTERN, name) or name == LOCAL:
+        raise UserError(f"device name {name!r}: use letters, digits, '.', '_' and '-' (not 'local'), e.g. pixel-7.")
+    if (serial is None) == (host is None):
+        raise UserError("give exactly one of --serial SERIAL (a phone) or --host user@host[:port] (a board).")
+    entry: dict[str, Any] = {}
+    if serial is not None:
+        entry.update(transport="adb", serial=serial)
+        if adb_server:
+            entry["adb_server"] = adb_server
+    else:
+        assert host is not None
+        if adb_server:
+            raise UserError("--adb-server applies to phones (--serial), not to boards.")
+        user, hostname, port = split_user_host(host)
+        entry.update(transport="ssh", host=hostname)
+        if user:
+            entry["user"] = user
+        if port is not None:
+            entry["port"] = port
+        if key:
+            entry["key"] = key
+    if runner:
+        entry["runner"] = runner
+    tag_list = [t.strip() for t in tags if t.strip()]
+    if tag_list:
+        entry["tags"] = tag_list
+    target = Path(path) if path else (inventory_path() or user_inventory_path())
+    parse_device(name, entry, target)  # the same checks as when the file is read
+    try:
+        text = target.read_text(encoding="utf-8") if target.exists() else ""
+        doc = tomlkit.parse(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read inventory {target}: {exc}") from exc
+    except tomlkit.exceptions.TOMLKitError as exc:
+        raise ConfigError(f"Inventory {target} is not valid TOML: {exc}; fix it before adding devices.") from exc
+    devices = doc.get("devices")
+    if devices is None:
+        devices = tomlkit.table(is_super_table=True)
+        doc.add("devices", devices)
+    elif not isinstance(devices, dict):
+        raise ConfigError(f"Inventory {target}: [devices] must be a table of [devices.NAME] tables.")
+    if name in devices:
+        if not replace:
+            raise UserError(f"{target} already has [devices.{name}]; choose another name or pass --replace.")
+        del devices[name]
+    table = tomlkit.table()
+    for k, v in entry.items():
+        table.add(k, v)
+    table.add(tomlkit.nl())
+    devices.add(name, table)
+    out = tomlkit.dumps(doc)
+    tomllib.loads(out)  # what we write must read back
+    from harness.fileio import atomic_write_bytes
+
+    mode = target.stat().st_mode & 0o777 if target.exists() else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, out.encode("utf-8"))
+    if mode is not None:
+        os.chmod(target, mode)  # keep the owner's permissions (an inventory may name keys)
+    return target

@@ -3,7 +3,8 @@
     HarnessError
      ├── UserError                 bad input the user can fix; the CLI exits with code 2
      │    ├── ConfigError          inventory file or option values
-     │    ├── UnknownDeviceError   a device name not in the inventory (knows close names)
+     │    ├── UnknownDeviceError   a device name that is neither in the inventory nor attached
+     │    ├── AmbiguousDeviceError a device name that matches several attached devices
      │    └── ModelError           a model path that is missing or not a model
      │         └── InvalidModelError   rejected by validation (names the file and the reason)
      ├── TransportError            the device or the link to it failed (retryable)
@@ -41,16 +42,34 @@ class ConfigError(UserError):
 
 
 class UnknownDeviceError(UserError):
-    def __init__(self, name: str, known: Iterable[str]) -> None:
+    """A name that is neither an inventory entry nor an attached device. ``attached`` says what
+    is attached (or why nothing could be listed)."""
+
+    def __init__(self, name: str, known: Iterable[str], attached: str | None = None) -> None:
         known = sorted(known)
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        seen = f" Attached: {attached}." if attached else ""
         super().__init__(
-            f"Unknown device {name!r}.{hint} Known devices: {', '.join(known)}. "
-            "Add it to devices.toml or name another inventory with --inventory."
+            f"Unknown device {name!r}.{hint} Known devices: {', '.join(known)}.{seen} "
+            "Name an attached phone by serial or model, a board as ssh://user@host, or add it with "
+            "`harness devices add NAME --serial S | --host user@host`."
         )
         self.name = name
         self.known = known
+        self.attached = attached
+
+
+class AmbiguousDeviceError(UserError):
+    """A name that matches several attached devices (by model, product or device name)."""
+
+    def __init__(self, name: str, matches: Iterable[str]) -> None:
+        self.name = name
+        self.matches = list(matches)
+        super().__init__(
+            f"{name!r} matches {len(self.matches)} attached devices: {'; '.join(self.matches)}. "
+            "Name one by its serial (--device SERIAL) or give it a name with `harness devices add NAME --serial S`."
+        )
 
 
 class ModelError(UserError):

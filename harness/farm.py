@@ -14,33 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.config import Device, Inventory, RunOptions
-from harness.errors import HarnessError, UnknownDeviceError, UserError
+from harness.config import Device, RunOptions
+from harness.errors import HarnessError, UserError
 from harness.execute import Execution, RetryPolicy, RunEvent, execute_plan
 from harness.plan import ModelVariant, PlanItem
 from harness.store import Store
-
-
-def select_devices(inventory: Inventory, spec: str | None, all_devices: bool = False) -> list[Device]:
-    """``pixel,pi5``, ``tag:arm64`` (any mix), or every device with ``all_devices``."""
-    if all_devices:
-        return list(inventory.devices.values())
-    chosen: dict[str, Device] = {}
-    for part in (p.strip() for p in (spec or "local").split(",")):
-        if not part:
-            continue
-        if part.startswith("tag:"):
-            tag = part[4:]
-            tagged = [d for d in inventory.devices.values() if tag in d.tags]
-            if not tagged:
-                known = sorted({t for d in inventory.devices.values() for t in d.tags})
-                raise UserError(f"No device has tag {tag!r}. Tags in the inventory: {', '.join(known) or 'none'}.")
-            chosen.update((d.name, d) for d in tagged)
-        else:
-            chosen[part] = inventory.get(part)
-    if not chosen:
-        raise UnknownDeviceError("", inventory.devices)
-    return list(chosen.values())
 
 
 @dataclass

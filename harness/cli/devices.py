@@ -1,4 +1,4 @@
-"""`harness devices`: the devices the inventory names, and their facts."""
+"""`harness devices`: the devices you can name (inventory and attached), their facts, and naming them."""
 
 from __future__ import annotations
 
@@ -12,74 +12,58 @@ def devices(
     ctx: typer.Context,
     inventory: str | None = typer.Option(None, "--inventory", help="The inventory file (devices.toml)."),
     adb_server: str | None = typer.Option(
-        None, "--adb-server", help="Also list what this adb server (HOST:PORT) sees; '' for the default one."
+        None, "--adb-server", help="Also list what this adb server (HOST:PORT) sees."
     ),
 ) -> None:
-    """List configured devices with their state, and devices the adb servers see (with what to do)."""
+    """List the devices you can name: the inventory's, with their state, and every device the adb
+    servers see (the default one, as `adb` finds it, and the inventory's), each with a suggested name."""
     if ctx.invoked_subcommand is not None:
         return
     import pandas as pd
 
     from harness.cli import render
     from harness.config import load_inventory
-    from harness.errors import TransportError
-    from harness.transport.adb import STATE_ADVICE, list_server_devices
+    from harness.resolve import list_devices
 
     inv = load_inventory(inventory)
-    servers: dict[str, list[dict[str, str]] | str] = {}
-    for d in inv.devices.values():
-        if d.transport == "adb":
-            key = d.adb_server or ""
-            if key not in servers:
-                try:
-                    servers[key] = list_server_devices(d.adb_server)
-                except TransportError as exc:
-                    servers[key] = str(exc)
-    if adb_server is not None and adb_server not in servers:
-        try:
-            servers[adb_server] = list_server_devices(adb_server or None)
-        except TransportError as exc:
-            servers[adb_server] = str(exc)
-    rows = []
-    seen: set[tuple[str, str]] = set()
-    for d in inv.devices.values():
-        state, advice = "", ""
-        if d.transport == "adb":
-            listing = servers.get(d.adb_server or "")
-            if isinstance(listing, str):
-                state, advice = "unreachable", listing
-            else:
-                match = [x for x in listing or [] if x["serial"] == d.serial]
-                state = match[0]["state"] if match else "missing"
-                seen.add((d.adb_server or "", str(d.serial)))
-                advice = "" if state == "device" else STATE_ADVICE.get(state, "check `adb devices -l`")
-        elif d.transport == "local":
-            state = "device"
-        rows.append({
-            "name": d.name, "transport": d.transport, "runner": d.default_runner,
-            "address": d.serial or (f"{d.user + '@' if d.user else ''}{d.host}" if d.host else "this host"),
-            "state": state, "what to do": advice, "tags": ",".join(d.tags),
-        })
-    for server, listing in servers.items():
-        if isinstance(listing, str):
-            continue
-        for x in listing:
-            if (server, x["serial"]) in seen:
-                continue
-            rows.append({
-                "name": "(not in inventory)", "transport": "adb", "runner": "benchmark_model",
-                "address": f"{x['serial']} @ {x['server']}", "state": x["state"],
-                "what to do": "add it to devices.toml to use it" if x["state"] == "device"
-                else STATE_ADVICE.get(x["state"], "check `adb devices -l`"),
-                "tags": x.get("model", ""),
-            })
-    source = inv.source or "built-in (no devices.toml found)"
+    listing = list_devices(inv, extra_servers=[adb_server] if adb_server else ())
+    rows = [{"name": r.name, "transport": r.transport, "runner": r.runner, "address": r.address, "state": r.state,
+             "model": r.model, "what to do": r.advice, "tags": ",".join(r.tags)} for r in listing.rows]
+    source = inv.source or "no devices.toml: built-in local and what adb sees"
     render.table(pd.DataFrame(rows), title=f"devices ({source})")
+    for server, why in listing.problems.items():
+        render.info(f"{server}: {why}")
+
+
+@app.command("add")
+def add(
+    name: str = typer.Argument(..., help="The name to give it, e.g. pixel-7."),
+    serial: str | None = typer.Option(None, "--serial", help="A phone: its adb serial (see `harness devices`)."),
+    host: str | None = typer.Option(None, "--host", help="A board: user@host[:port] or a Host alias of ~/.ssh/config."),
+    tags: str = typer.Option("", "--tags", help="Comma-separated tags, for --device tag:TAG."),
+    runner: str | None = typer.Option(None, "--runner", help="litert or benchmark_model (default: by transport)."),
+    adb_server: str | None = typer.Option(
+        None, "--adb-server", help="A phone on another host's adb server (HOST:PORT)."
+    ),
+    key: str | None = typer.Option(None, "--key", help="A board: the SSH private key (else the agent / default keys)."),
+    replace: bool = typer.Option(False, "--replace", help="Replace an entry of the same name."),
+    inventory: str | None = typer.Option(
+        None, "--inventory",
+        help="The file to write (default: the inventory in force, else ~/.config/harness/devices.toml).",
+    ),
+) -> None:
+    """Name a phone or a board in devices.toml (written atomically; its comments and order kept)."""
+    from harness.cli import render
+    from harness.config import add_device
+
+    path = add_device(name, serial=serial, host=host, adb_server=adb_server, runner=runner, key=key,
+                      tags=tags.split(","), path=inventory, replace=replace)
+    render.info(f"added [devices.{name}] to {path}; use it as --device {name}")
 
 
 @app.command("facts")
 def facts(
-    name: str = typer.Argument("local", help="Device name."),
+    name: str = typer.Argument("local", help="Device: inventory name, adb serial or model, or ssh://user@host."),
     inventory: str | None = typer.Option(None, "--inventory", help="The inventory file (devices.toml)."),
 ) -> None:
     """Read and print a device's facts (model, CPU, cores, OS, clusters, thermal)."""
@@ -88,15 +72,16 @@ def facts(
     from harness.config import load_inventory
     from harness.execute import open_transport
     from harness.facts import collect_facts
+    from harness.resolve import resolve_device
 
-    device = load_inventory(inventory).get(name)
+    device = resolve_device(load_inventory(inventory), name)
     with open_transport(device) as transport:
         typer.echo(json.dumps(collect_facts(transport), indent=1, sort_keys=True, default=str))
 
 
 @app.command("provision")
 def provision(
-    name: str = typer.Argument(..., help="Device name (an SSH board)."),
+    name: str = typer.Argument(..., help="An SSH board: inventory name or ssh://user@host[:port]."),
     offline: bool = typer.Option(False, "--offline", help="Do not try the board's package index; push wheels."),
     online: bool = typer.Option(False, "--online", help="Install only from the board's package index."),
     inventory: str | None = typer.Option(None, "--inventory", help="The inventory file (devices.toml)."),
@@ -106,11 +91,12 @@ def provision(
     from harness.config import load_inventory
     from harness.errors import UserError
     from harness.execute import open_transport
+    from harness.resolve import resolve_device
     from harness.runners.runtime import provision as do_provision
 
     if offline and online:
         raise UserError("--offline and --online exclude each other.")
-    device = load_inventory(inventory).get(name)
+    device = resolve_device(load_inventory(inventory), name)
     if device.transport != "ssh":
         raise UserError(f"{name} is a {device.transport} device; provision is for SSH boards (phones use "
                         "benchmark_model, the local device uses this host's environment).")
@@ -126,9 +112,10 @@ def _tune(name: str, op: str, inventory: str | None) -> None:
     from harness.cli import render
     from harness.config import load_inventory
     from harness.execute import open_transport
+    from harness.resolve import resolve_device
     from harness.tune import tune
 
-    device = load_inventory(inventory).get(name)
+    device = resolve_device(load_inventory(inventory), name)
     with open_transport(device) as transport:
         steps, how = tune(transport, op, device.transport)
     render.table(pd.DataFrame([{"cpu": s.cpu, "result": "ok" if s.ok else "unavailable", "detail": s.detail}
@@ -141,7 +128,7 @@ def _tune(name: str, op: str, inventory: str | None) -> None:
 
 @app.command("tune")
 def tune_(
-    name: str = typer.Argument(..., help="Device name."),
+    name: str = typer.Argument(..., help="Device: inventory name, adb serial or model, or ssh://user@host."),
     inventory: str | None = typer.Option(None, "--inventory", help="The inventory file (devices.toml)."),
 ) -> None:
     """Lock CPU frequencies for benchmarking (governor performance, min = max), each step read back.
@@ -151,7 +138,7 @@ def tune_(
 
 @app.command("reset")
 def reset(
-    name: str = typer.Argument(..., help="Device name."),
+    name: str = typer.Argument(..., help="Device: inventory name, adb serial or model, or ssh://user@host."),
     inventory: str | None = typer.Option(None, "--inventory", help="The inventory file (devices.toml)."),
 ) -> None:
     """Restore the CPU frequency settings `harness devices tune` saved."""

@@ -38,11 +38,16 @@ def worker(
     from harness.cluster import reachability, resource_name, serve_worker
     from harness.config import LOCAL, load_inventory
     from harness.errors import UserError
-    from harness.farm import select_devices
+    from harness.resolve import select_devices
 
     inv = load_inventory(inventory)
     if devices:
         chosen = select_devices(inv, devices)
+        unnamed = [d.name for d in chosen if d.name not in inv.devices]
+        if unnamed:  # the controller names a cluster's devices by their inventory names
+            raise UserError(f"a farm worker advertises inventory devices only; {', '.join(unnamed)} has no entry: add "
+                            "it with `harness devices add NAME --serial S | --host user@host` on this host and on "
+                            "the controller.")
         explicit = [p.strip() for p in devices.split(",") if p.strip() and not p.strip().startswith("tag:")]
     else:
         chosen = [d for d in inv.devices.values() if d.name != LOCAL]

@@ -32,7 +32,8 @@ def info(message: str) -> None:
 
 
 FLEX_COLUMNS = {
-    "top_ops", "run_id", "error_message", "op_type", "op_name", "value", "address", "variants", "what to do", "why", "detail",
+    "top_ops", "run_id", "error_message", "op_type", "op_name", "value", "address", "variants", "what to do", "why",
+    "detail",
 }
 
 
@@ -40,16 +41,18 @@ def table(frame: Any, title: str | None = None) -> None:
     """Print a pandas frame as a rich table on stdout; only long text columns wrap."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     if "device" in frame.columns and len(frame) and frame["device"].nunique() == 1 and len(frame.columns) > 6:
         title = f"{title} on {frame['device'].iloc[0]}" if title else str(frame["device"].iloc[0])
         frame = frame.drop(columns="device")
-    t = Table(title=title, show_lines=False, box=box.SIMPLE_HEAD, pad_edge=False)
+    # names, facts and messages come from devices, models and users: rendered as text, never as markup
+    t = Table(title=Text(title) if title else None, show_lines=False, box=box.SIMPLE_HEAD, pad_edge=False)
     for col in frame.columns:
         flex = str(col) in FLEX_COLUMNS
         t.add_column(str(col), overflow="fold", no_wrap=not flex, min_width=16 if flex else len(str(col)))
     for row in frame.itertuples(index=False):
-        t.add_row(*("" if _isna(v) else _fmt(v) for v in row))
+        t.add_row(*(Text("" if _isna(v) else _fmt(v)) for v in row))
     console().print(t)
 
 

@@ -180,9 +180,9 @@ def _run(args: dict[str, Any]) -> None:
     from harness.config import RUNNERS, RunOptions, load_inventory, parse_variants
     from harness.errors import UserError
     from harness.execute import Control, RetryPolicy
-    from harness.farm import select_devices
     from harness.plan import KERNELS, build_plan
     from harness.prepare import parse_int_list, pinned_models, resolve_models
+    from harness.resolve import select_devices
     from harness.runners.benchmark_model import BenchmarkFlags
     from harness.store import Store
 
@@ -190,6 +190,12 @@ def _run(args: dict[str, Any]) -> None:
     devices = select_devices(inventory, args["device"], args["all_devices"])
     if args.get("cluster"):
         from harness.cluster import check_cluster
+
+        unnamed = [d.name for d in devices if d.name not in inventory.devices]
+        if unnamed:
+            raise UserError(f"--cluster runs devices by their inventory names (each worker owns its own); "
+                            f"{', '.join(unnamed)} has no entry: add it with `harness devices add` on the controller "
+                            "and on the worker that owns it.")
 
         check_cluster(args["cluster"], [d.name for d in devices])  # before anything is written
     runner = args["runner"]

@@ -70,7 +70,7 @@ class LitertRunner(RunnerBase):
             record = read_runtime(self.transport)
             if record is None:
                 raise UserError(f"board {self.device.name} is not provisioned for the litert runner: run "
-                                f"`harness devices provision {self.device.name}` first (or set python = \"PATH\" "
+                                f"`harness devices provision {self.device.ref}` first (or set python = \"PATH\" "
                                 "in its inventory entry)")
             self._python = str(record["python"])
         self._script, sent = push_cached(self.transport, device_script("litert_runner.py"))

@@ -47,14 +47,29 @@ STATE_ADVICE = {
 
 
 def server_address(adb_server: str | None) -> tuple[str, int]:
-    """``host:port`` of the adb server: the inventory's, else ANDROID_ADB_SERVER_PORT, else 5037."""
+    """``(host, port)`` of the adb server: the inventory's ``adb_server``, else what `adb` itself
+    would use: ``ADB_SERVER_SOCKET`` (``tcp:HOST:PORT`` or ``tcp:PORT``), else
+    ``ANDROID_ADB_SERVER_ADDRESS`` and ``ANDROID_ADB_SERVER_PORT``, else 127.0.0.1:5037."""
     if adb_server:
         host, _, port = adb_server.rpartition(":")
         if not host or not port.isdigit():
             raise TransportError(f"adb_server must look like HOST:PORT (got {adb_server!r})")
         return host, int(port)
+    spec = os.environ.get("ADB_SERVER_SOCKET")
+    if spec:
+        kind, _, rest = spec.partition(":")
+        host, _, port = rest.rpartition(":")
+        if kind != "tcp" or not port.isdigit() or not 0 < int(port) < 65536:
+            raise TransportError(f"ADB_SERVER_SOCKET={spec!r}: harness speaks to adb servers over TCP only "
+                                 "(tcp:HOST:PORT or tcp:PORT); fix or unset the variable")
+        return host or "127.0.0.1", int(port)
+    host = os.environ.get("ANDROID_ADB_SERVER_ADDRESS") or "127.0.0.1"
     port = os.environ.get("ANDROID_ADB_SERVER_PORT")
-    return "127.0.0.1", int(port) if port and port.isdigit() else 5037
+    if not port:
+        return host, 5037
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise TransportError(f"ANDROID_ADB_SERVER_PORT={port!r} must be a port number (1-65535); fix or unset it")
+    return host, int(port)
 
 
 def connect_client(adb_server: str | None, socket_timeout: float = 30) -> Any:
@@ -310,7 +325,9 @@ class AdbTransport(ContextMixin):
 
 
 def list_server_devices(adb_server: str | None = None) -> list[dict[str, str]]:
-    """Devices an adb server knows, with their state: [{serial, state, model?}]."""
+    """Devices an adb server knows, as `adb devices -l` shows them: [{serial, state, model, product,
+    device, server}] (model, product and device are empty where the server does not know them,
+    e.g. an unauthorized phone; adb writes the model's spaces as '_')."""
     host, port = server_address(adb_server)
     client = connect_client(adb_server, socket_timeout=10)
     try:
@@ -321,5 +338,6 @@ def list_server_devices(adb_server: str | None = None) -> list[dict[str, str]]:
     for info in infos:
         tags = getattr(info, "tags", {}) or {}
         out.append({"serial": info.serial, "state": str(info.state), "model": tags.get("model", ""),
+                    "product": tags.get("product", ""), "device": tags.get("device", ""),
                     "server": f"{host}:{port}"})
     return out

@@ -24,6 +24,10 @@ ro_bind() {
 }
 
 mount --make-rprivate /
+# The device's own /tmp first: the binds below may lie under the host's /tmp (a checkout there, its
+# .venv), and a tmpfs mounted after them would hide them.
+mkdir -p "$R/tmp"
+mount -t tmpfs -o mode=1777,size=512m tmp "$R/tmp"
 if [ "${DEV_SKELETON:-0}" = 1 ]; then
     ro_bind /usr "$R/usr"
     ro_bind /etc "$R/etc"
@@ -40,7 +44,6 @@ mkdir -p "$R/data" "$R/system" "$R/opt/adbd" "$R/tmp" "$R/proc" "$R/dev"
 mount --bind "$DEV_DIR/data" "$R/data"
 mount --bind "$DEV_DIR/system" "$R/system"
 ro_bind "$ADBD_DIR" "$R/opt/adbd"
-mount -t tmpfs -o mode=1777,size=512m tmp "$R/tmp"
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 if [ "${DEV_SYS:-0}" = 1 ]; then
     mkdir -p "$R/sys"
