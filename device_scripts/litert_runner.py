@@ -21,6 +21,7 @@ is still written, with "status": "failed" and an error class + message).
 from __future__ import annotations
 
 import argparse
+import collections
 import ctypes
 import datetime
 import hashlib
@@ -28,8 +29,10 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -876,6 +879,60 @@ def model_facts(path: str) -> dict:
     return {"path": path, "bytes": size, "sha256": digest.hexdigest()}
 
 
+# Custom ops that only XNNPACK's TFLite delegate implements (MediaPipe's; tensorflow/lite/delegates/
+# xnnpack/xnnpack_delegate.cc, case kTfLiteBuiltinCustom). With builtin kernels they have no kernel:
+# LiteRT resolves them to a stub and the first invoke fails with LiteRtStatus 3.
+XNNPACK_ONLY_CUSTOM_OPS = ("Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D")
+_BUILTIN_CUSTOM = 32  # BuiltinOperator.CUSTOM
+
+
+def custom_op_names(path: str) -> list:
+    """The custom_code of every CUSTOM operator code of a .tflite file, read from its flatbuffer
+    (Model.operator_codes: deprecated_builtin_code, custom_code, version, builtin_code); [] when
+    the file cannot be read that way."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+
+        def u32(pos: int) -> int:
+            return struct.unpack_from("<I", data, pos)[0]
+
+        def field(table: int, index: int):
+            vtable = table - struct.unpack_from("<i", data, table)[0]
+            if 4 + 2 * index + 2 > struct.unpack_from("<H", data, vtable)[0]:
+                return None
+            offset = struct.unpack_from("<H", data, vtable + 4 + 2 * index)[0]
+            return table + offset if offset else None
+
+        root = u32(0)
+        codes = field(root, 1)
+        if codes is None:
+            return []
+        vector = codes + u32(codes)
+        names = []
+        for i in range(min(u32(vector), len(data) // 4)):
+            code = vector + 4 + 4 * i + u32(vector + 4 + 4 * i)
+            deprecated = field(code, 0)
+            builtin = field(code, 3)
+            number = max(struct.unpack_from("<b", data, deprecated)[0] if deprecated else 0,
+                         struct.unpack_from("<i", data, builtin)[0] if builtin else 0)
+            custom = field(code, 1)
+            if number == _BUILTIN_CUSTOM and custom is not None:
+                start = custom + u32(custom)
+                names.append(data[start + 4:start + 4 + u32(start)].decode("utf-8", "replace"))
+        return names
+    except (OSError, struct.error, IndexError, ValueError):
+        return []
+
+
+def no_builtin_kernel(path: str) -> str | None:
+    """Why builtin kernels cannot run this model (an XNNPACK-only custom op), or None."""
+    for name in custom_op_names(path):
+        if name in XNNPACK_ONLY_CUSTOM_OPS:
+            return f"custom op {name} has no builtin kernel (XNNPACK only)"
+    return None
+
+
 def _utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -1248,7 +1305,12 @@ def measure(args: argparse.Namespace) -> int:
         run(args, result)
         result["status"] = "ok"
     except RunnerError as exc:
-        result["error"] = {"class": exc.error_class, "message": str(exc)}
+        message = str(exc)
+        if args.kernels == "builtin" and isinstance(exc, (CompileError, InvokeError, ProfilerError)):
+            why = no_builtin_kernel(args.model)
+            if why:
+                message = f"{why}; use --kernels xnnpack (the runtime said: {message})"
+        result["error"] = {"class": exc.error_class, "message": message}
         code = 3
     except KeyboardInterrupt:
         result["error"] = {"class": "Interrupted", "message": "interrupted (SIGINT)"}
@@ -1276,6 +1338,58 @@ _CRASH_STAGES = {
 }
 
 
+# What the supervisor keeps of the worker's stderr (it echoes all of it).
+_TAIL_LINES = 60
+_TAIL_LINE_CHARS = 500
+
+# Lines that never say why a run failed: this runner's own notes, runtime logs below ERROR.
+_NOISE = re.compile(r"^(?:\[litert_runner\] |(?:INFO|WARNING|VERBOSE|DEBUG): |[IWDV]\d{4} \d\d:\d\d:\d\d)")
+_CAUSES = (
+    # a Python exception (a traceback's last line)
+    re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Interrupt|Exit)(?::.*)?$"),
+    re.compile(r"^Fatal Python error: "),
+    # a shell that cannot run something: dash, bash, busybox ash, mksh (Android's sh)
+    re.compile(r": (?:command not found|inaccessible or not found|not found|Permission denied|"
+               r"Exec format error|not executable: .*|cannot open shared object file: .*)$"),
+    # a shell reporting a child killed by a signal; this runner's own "killed by SIGKILL"
+    re.compile(r"(?:^|: \d+ )(?:Killed|Segmentation fault|Aborted|Bus error|Illegal instruction|Terminated)"
+               r"(?: \(core dumped\))?(?:$| )"),
+    re.compile(r"\bkilled by SIG[A-Z0-9]+"),
+)
+_RUNTIME_ERROR = re.compile(r"^(?:ERROR|FATAL|[EF]\d{4} \d\d:\d\d:\d\d)")
+
+
+def stderr_cause(text: str):
+    """The line of a failed process's stderr that says why, or None. Mirrors
+    harness.runners.diagnose.device_cause on the host (a test keeps the two in step)."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    lines = [line for line in lines if line and not _NOISE.match(line)]
+    for line in reversed(lines):
+        if any(pattern.search(line) for pattern in _CAUSES):
+            return line
+    errors = [line for line in lines[-8:] if _RUNTIME_ERROR.match(line)]
+    return errors[0] if errors else None
+
+
+def _relay(stream) -> list:
+    """Echo a worker's stderr to ours as it comes (so it is kept whole); return its last lines."""
+    tail = collections.deque(maxlen=_TAIL_LINES)
+    out = getattr(sys.stderr, "buffer", None)
+    while True:
+        try:
+            line = stream.readline(65536)
+        except KeyboardInterrupt:  # the worker got the SIGINT too and writes its result
+            continue
+        if not line:
+            return list(tail)
+        if out is not None:
+            out.write(line)
+            out.flush()
+        else:  # pragma: no cover - a replaced sys.stderr
+            sys.stderr.write(line.decode("utf-8", "replace"))
+        tail.append(line.decode("utf-8", "replace").rstrip("\r\n")[:_TAIL_LINE_CHARS])
+
+
 def supervise(args: argparse.Namespace, argv: list) -> int:
     """Runs the measurement in a worker process; a worker killed by a signal (a crash inside
     libLiteRt.so or XNNPACK) still yields a failed result naming the stage it died in."""
@@ -1286,12 +1400,14 @@ def supervise(args: argparse.Namespace, argv: list) -> int:
                "--_worker-stage-file", stage_file]
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        worker = subprocess.Popen(command)
+        worker = subprocess.Popen(command, stderr=subprocess.PIPE)
 
         def forward(signum, _frame):
             worker.send_signal(signum)
 
         signal.signal(signal.SIGTERM, forward)
+        tail = _relay(worker.stderr)
+        worker.stderr.close()
         while True:
             try:
                 returncode = worker.wait()
@@ -1322,8 +1438,11 @@ def supervise(args: argparse.Namespace, argv: list) -> int:
         result["model"] = model_facts(args.model)
     except RunnerError:
         pass
-    result["error"] = {"class": error_class,
-                       "message": f"the measuring process {how} during {doing}"}
+    message = f"the measuring process {how} during {doing}"
+    cause = stderr_cause("\n".join(tail))
+    if cause and cause not in message:
+        message += f": {cause}"
+    result["error"] = {"class": error_class, "message": message}
     try:
         import resource
 

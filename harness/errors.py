@@ -10,6 +10,7 @@
      ├── TransportError            the device or the link to it failed (retryable)
      │    └── DeadlineExceeded     a command ran past its deadline and was killed
      ├── RunnerError               the runner ran and reported a failure
+     │    └── RuntimeMissing       the device lacks what the runner needs (Python, numpy, the binary)
      ├── ParseError                runner output lacks a field we need (field + excerpt)
      ├── ConversionError           the TensorFlow converter failed
      └── StoreError                the results store cannot be read or written
@@ -96,6 +97,11 @@ class DeadlineExceeded(TransportError):
 
 class RunnerError(HarnessError):
     pass
+
+
+class RuntimeMissing(RunnerError):
+    """The device cannot start the runner: no Python, numpy or ai_edge_litert, or a binary that
+    cannot run there. The same class name the litert runner reports for a missing runtime."""
 
 
 class ParseError(HarnessError):

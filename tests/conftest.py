@@ -53,3 +53,14 @@ def harness_cli(cache_home: Path, tmp_path: Path):
         return proc
 
     return run
+
+
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python with no packages at all (a venv without pip): a device that lacks numpy."""
+    venv = tmp_path_factory.mktemp("bare-venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    probe = subprocess.run([str(python), "-c", "import numpy"], capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 1 and "No module named 'numpy'" in probe.stderr
+    return python

@@ -38,6 +38,17 @@ SCHEMA_VERSION = 3
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
 DETECTED_VARIANTS = (*VARIANTS, "mixed")
 
+# Custom ops that only XNNPACK's TFLite delegate implements (MediaPipe's: tensorflow/lite/delegates/
+# xnnpack/xnnpack_delegate.cc, case kTfLiteBuiltinCustom). LiteRT has no builtin kernel for them, so
+# a run with XNNPACK off cannot run such a model (LiteRT invokes a stub and fails).
+XNNPACK_ONLY_OPS = ("Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D")
+
+
+def no_builtin_kernel(op: str) -> str:
+    """Why builtin-kernel runs of a model with the XNNPACK-only custom op ``op`` cannot run."""
+    return f"custom op {op} has no builtin kernel (XNNPACK only)"
+
+
 # Ops that only move data between float and quantized domains; everything else computes.
 _EDGE_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
 # Dtypes that decide the variant; int32/int64/bool tensors (shapes, indices) do not.
@@ -74,6 +85,11 @@ class ModelInfo:
     description: str = ""
     tensors: int = 0
     operators: int = field(default=0)
+
+    @property
+    def xnnpack_only_ops(self) -> list[str]:
+        """The model's custom ops that only XNNPACK implements (see ``XNNPACK_ONLY_OPS``)."""
+        return [op for op in self.ops if op in XNNPACK_ONLY_OPS]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.config import Device, RunOptions
-from harness.errors import ParseError, RunnerError, TransportError, UserError
+from harness.errors import ParseError, RunnerError, RuntimeMissing, TransportError, UserError
 from harness.parsers.litert import ParsedRun
 from harness.runners.base import RunnerBase, RunnerOutput
+from harness.runners.diagnose import device_cause, failure_kind, next_step, one_line
 from harness.transport.base import Transport, in_fresh_folder, pull_bytes, push_cached
 
 PROFILE_NAME = "ops.csv"
@@ -177,8 +178,14 @@ class BenchmarkModelRunner(RunnerBase):
         op rows of the CSV profile file where the build wrote one."""
         from harness.parsers import benchmark_model as bm
 
-        text = output.command.text() + "\n" + output.command.text("stderr")
-        parsed = bm.parse_text(text)
+        command = output.command
+        text = command.text() + "\n" + command.text("stderr")
+        try:
+            parsed = bm.parse_text(text)
+        except ParseError:
+            if command.exit_code == 0:
+                raise
+            raise self._failed_to_start(command.exit_code, command.text("stderr"), command.text()) from None
         if not parsed.runs:
             raise ParseError("benchmark output", text[-300:])
         one = parsed.runs[-1]
@@ -195,8 +202,29 @@ class BenchmarkModelRunner(RunnerBase):
         if not run.get("runtime") and self.tool is not None:
             run["runtime"] = "tflite_interpreter" if self.tool.family == "classic" else "litert_compiled_model"
         run["runtime_version"] = self.version
-        if output.command.exit_code != 0 and run.get("status") == "ok":
+        if command.exit_code != 0 and run.get("status") == "ok":
             run["status"] = "failed"
             run["error_class"] = "BenchmarkFailed"
-            run["error_message"] = f"benchmark_model exited with code {output.command.exit_code}"
+            run["error_message"] = f"benchmark_model exited with code {command.exit_code}"
+        if run.get("status") == "failed":
+            run["error_message"] = self._explained(run.get("error_message") or "", command.exit_code,
+                                                   command.text("stderr"))
         return ParsedRun(run=run, ops=ops, samples=[], facts={})
+
+    def _explained(self, message: str, exit_code: int, stderr: str) -> str:
+        """A failure's message with the device-side cause (when the tool's output lacks it, e.g. a
+        kill) and what to do next, in one line."""
+        cause = device_cause(stderr, exit_code)
+        if cause and cause not in message:
+            message = f"{message}: {cause}" if message else cause
+        step = next_step(message, self.device, self.name, exit_code)
+        return one_line(f"{message}; {step}" if step else message)
+
+    def _failed_to_start(self, exit_code: int, stderr: str, stdout: str) -> RunnerError:
+        """The tool printed nothing a benchmark prints (it could not start, or died at once)."""
+        lines = [line for line in (stderr or stdout).splitlines() if line.strip()]
+        cause = device_cause(stderr, exit_code) or (one_line(lines[-1])[-300:] if lines else "no output")
+        message = f"benchmark_model exited with code {exit_code} before benchmarking: {cause}"
+        step = next_step(cause, self.device, self.name, exit_code)
+        missing = failure_kind(cause, exit_code) in ("not_found", "missing_library", "wrong_abi")
+        return (RuntimeMissing if missing else RunnerError)(one_line(f"{message}; {step}" if step else message))

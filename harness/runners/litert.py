@@ -13,10 +13,11 @@ import uuid
 from pathlib import Path
 
 from harness.config import Device, RunOptions
-from harness.errors import RunnerError, TransportError, UserError
+from harness.errors import RunnerError, RuntimeMissing, TransportError, UserError
 from harness.parsers.litert import ParsedRun, parse_result
 from harness.resources import device_script
 from harness.runners.base import RunnerBase, RunnerOutput
+from harness.runners.diagnose import device_cause, failure_kind, next_step, one_line
 from harness.transport.base import Transport, in_fresh_folder, pull_bytes, push_cached
 
 RESULT_NAME = "result.json"
@@ -96,10 +97,7 @@ class LitertRunner(RunnerBase):
             # exit 0 (ok) and 3 (failed, result written) both leave a result file
             result = pull_bytes(self.transport, out, expected=command.exit_code in (0, 3))
             if result is None and command.exit_code != 0:
-                tail = (command.text("stderr").strip() or command.text().strip())[-400:]
-                raise RunnerError(
-                    f"the litert runner exited with code {command.exit_code} and wrote no result: {tail}"
-                )
+                raise self._no_result(command.exit_code, command.text("stderr"), command.text())
             if result is None:
                 raise RunnerError("the litert runner exited 0 but wrote no result file")
             files = {RESULT_NAME: result}
@@ -112,5 +110,24 @@ class LitertRunner(RunnerBase):
             except TransportError:
                 pass  # the scratch folder is only litter; the result is already home
 
+    def _no_result(self, exit_code: int, stderr: str, stdout: str) -> RunnerError:
+        """The runner did not even start measuring (no Python, a crash of the runner itself): the
+        device's own words and what to do next, in one line."""
+        lines = [line for line in (stderr or stdout).splitlines() if line.strip()]
+        cause = device_cause(stderr, exit_code) or (one_line(lines[-1])[-300:] if lines else "no output")
+        message = f"the litert runner exited with code {exit_code} and wrote no result: {cause}"
+        step = next_step(cause, self.device, self.name, exit_code)
+        if step:
+            message += f"; {step}"
+        missing = failure_kind(cause, exit_code) in ("missing_module", "not_found", "old_python")
+        return (RuntimeMissing if missing else RunnerError)(one_line(message))
+
     def parse(self, output: RunnerOutput) -> ParsedRun:
-        return parse_result(output.files[RESULT_NAME])
+        """The runner's result; a failure's message gains what to do next where harness knows."""
+        parsed = parse_result(output.files[RESULT_NAME])
+        message = parsed.run.get("error_message")
+        if parsed.run.get("status") == "failed" and message:
+            step = next_step(message, self.device, self.name)
+            if step:
+                parsed.run["error_message"] = one_line(f"{message}; {step}")
+        return parsed

@@ -238,3 +238,39 @@ def test_runner_file_stands_alone(tmp_path):
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(out.read_text())["status"] == "ok"
+
+
+CUSTOM_OP = REPO / "tests" / "data" / "xnnpack_custom_op.tflite"  # tests/data/make_xnnpack_custom_op.py
+
+
+def test_an_xnnpack_only_op_runs_with_xnnpack(tmp_path):
+    code, result, _ = run_runner(tmp_path, CUSTOM_OP, *QUICK)
+    assert_ok(code, result)
+    code, result, _ = run_runner(tmp_path, CUSTOM_OP, *QUICK, "--mode", "profile", "--profile-runs", "3",
+                                 name="profile.json")
+    assert_ok(code, result)
+    ops = result["profile"]["ops"]
+    assert len(ops) == 1 and ops[0]["delegated"] and ops[0]["op_type"].startswith("Deconvolution"), ops
+
+
+@pytest.mark.parametrize("mode", ["latency", "profile"])
+def test_builtin_kernels_name_the_xnnpack_only_op(tmp_path, mode):
+    code, result, _ = run_runner(tmp_path, CUSTOM_OP, *QUICK, "--kernels", "builtin", "--mode", mode)
+    assert code == 3 and result["status"] == "failed"
+    assert result["error"]["class"] == "InvokeError"
+    assert result["error"]["message"].startswith(
+        "custom op Convolution2DTransposeBias has no builtin kernel (XNNPACK only); use --kernels xnnpack "
+        "(the runtime said: LiteRtRunCompiledModel failed with LiteRtStatus 3"), result["error"]
+
+
+def test_a_python_without_numpy_names_the_missing_module(tmp_path, bare_python):
+    out = tmp_path / "r.json"
+    proc = subprocess.run([str(bare_python), str(RUNNER), "--model", str(tiny("fp32")), "--out", str(out)],
+                          capture_output=True, text=True, errors="replace", timeout=60)
+    assert proc.returncode == 3
+    error = json.loads(out.read_text())["error"]
+    assert error["class"] == "RuntimeMissing"
+    assert error["message"] == ("the measuring process exited with code 1 without writing a result during starting "
+                                "Python / loading the runtime: ModuleNotFoundError: No module named 'numpy'")
+    # the worker's stderr still reaches the device's stderr whole, before the runner's verdict
+    assert proc.stderr.index("Traceback (most recent call last):") < proc.stderr.index("[litert_runner] FAILED")
