@@ -7,9 +7,10 @@ becomes its run id in the store: a re-run or a resume never duplicates a landed 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.errors import UserError
 
@@ -42,6 +43,33 @@ class PlanItem:
         return f"{self.device}.{self.variant}.t{self.threads}.{self.mode}.{self.kernels}.r{self.repeat}"
 
 
+@dataclass(frozen=True)
+class Skip:
+    """Runs a plan leaves out on purpose, and why (shown to the user, kept in campaign.json)."""
+
+    variant: str
+    mode: str
+    kernels: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def builtin_skips(
+    variants: Sequence[str],
+    *,
+    profile: bool = True,
+    profile_kernels: Sequence[str] = KERNELS,
+    no_builtin: Mapping[str, str] | None = None,
+) -> list[Skip]:
+    """The builtin-kernel profile runs that cannot run: variants in ``no_builtin`` ({variant: why},
+    e.g. a custom op only XNNPACK implements) are profiled with XNNPACK only."""
+    if not profile or "builtin" not in profile_kernels or not no_builtin:
+        return []
+    return [Skip(v, "profile", "builtin", no_builtin[v]) for v in variants if v in no_builtin]
+
+
 def build_plan(
     devices: Sequence[str],
     model_name: str,
@@ -53,10 +81,14 @@ def build_plan(
     kernels: str = "xnnpack",
     profile_kernels: Sequence[str] = KERNELS,
     accuracy: bool = False,
+    no_builtin: Mapping[str, str] | None = None,
 ) -> list[PlanItem]:
     """Latency runs first (interleaved, rotated each repeat), then one profile run per
     variant x threads x kernel mode, also interleaved, then (``accuracy``) one accuracy run per
-    variant: its outputs on the same inputs, for comparison with fp32."""
+    variant: its outputs on the same inputs, for comparison with fp32.
+
+    ``no_builtin`` ({variant: why}) names variants builtin kernels cannot run: their builtin
+    profile runs are left out (``builtin_skips``), and ``kernels="builtin"`` is a UserError."""
     if not variants:
         raise UserError("The plan has no variants. Name some with --variants fp32,fp16,dynamic,int8.")
     if repeats < 1:
@@ -65,6 +97,14 @@ def build_plan(
         raise UserError(f"--threads must be positive whole numbers (got {list(threads)}).")
     if kernels not in KERNELS:
         raise UserError(f"--kernels must be one of {', '.join(KERNELS)} (got {kernels!r}).")
+    no_builtin = no_builtin or {}
+    if kernels == "builtin":
+        for v in variants:
+            if v in no_builtin:
+                raise UserError(f"--kernels builtin cannot run {model_name} ({v}): {no_builtin[v]}; "
+                                "use --kernels xnnpack.")
+    skipped = {(s.variant, s.mode, s.kernels) for s in builtin_skips(
+        variants, profile=profile, profile_kernels=profile_kernels, no_builtin=no_builtin)}
     items: list[PlanItem] = []
     n = len(variants)
     for r in range(repeats):
@@ -78,7 +118,8 @@ def build_plan(
             for t in threads:
                 for device in devices:
                     for v in variants:
-                        items.append(PlanItem(device, model_name, v, t, "profile", k, 0))
+                        if (v, "profile", k) not in skipped:
+                            items.append(PlanItem(device, model_name, v, t, "profile", k, 0))
     if accuracy:  # each variant's outputs on the same inputs, once per device
         for device in devices:
             for v in variants:

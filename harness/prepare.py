@@ -94,6 +94,19 @@ def resolve_models(
 
 
 
+def builtin_kernel_gaps(files: dict[str, ModelVariant]) -> dict[str, str]:
+    """{variant: why builtin kernels cannot run it} for the variants with a custom op that only
+    XNNPACK implements (e.g. MediaPipe's Convolution2DTransposeBias); read from each flatbuffer."""
+    from harness.models.inspect import inspect_model, no_builtin_kernel
+
+    gaps: dict[str, str] = {}
+    for variant, model in files.items():
+        ops = inspect_model(model.path).xnnpack_only_ops
+        if ops:
+            gaps[variant] = "; ".join(no_builtin_kernel(op) for op in ops)
+    return gaps
+
+
 def pinned_models(pinned: dict[str, dict[str, Any]]) -> dict[str, ModelVariant]:
     """The exact model files a campaign measured (for --resume): each must still be there with
     the same sha256, or resuming would mix two models in one campaign."""

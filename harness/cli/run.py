@@ -180,8 +180,8 @@ def _run(args: dict[str, Any]) -> None:
     from harness.config import RUNNERS, RunOptions, load_inventory, parse_variants
     from harness.errors import UserError
     from harness.execute import Control, RetryPolicy
-    from harness.plan import KERNELS, build_plan
-    from harness.prepare import parse_int_list, pinned_models, resolve_models
+    from harness.plan import KERNELS, build_plan, builtin_skips
+    from harness.prepare import builtin_kernel_gaps, parse_int_list, pinned_models, resolve_models
     from harness.resolve import select_devices
     from harness.runners.benchmark_model import BenchmarkFlags
     from harness.store import Store
@@ -221,13 +221,18 @@ def _run(args: dict[str, Any]) -> None:
         raise UserError(f"--profile-kernels takes {', '.join(KERNELS)} (comma-separated), got "
                         f"{args['profile_kernels']!r}.")
     names = [d.name for d in devices]
+    no_builtin = builtin_kernel_gaps(files)  # ops only XNNPACK implements
     plan = build_plan(names, model_name, list(files), threads, args["repeats"],
                       profile=args["profile"], kernels=args["kernels"], profile_kernels=profile_kernels,
-                      accuracy=args["accuracy"] or bool(args["inputs"]))
+                      accuracy=args["accuracy"] or bool(args["inputs"]), no_builtin=no_builtin)
+    skips = builtin_skips(list(files), profile=args["profile"], profile_kernels=profile_kernels,
+                          no_builtin=no_builtin)
+    for skip in skips:
+        render.warn(f"{model_name} {skip.variant}: no {skip.kernels}-kernel {skip.mode} runs: {skip.reason}.")
     store = Store(args["results"])
     where = names[0] if len(names) == 1 else f"{len(names)}devices"
     campaign = args["campaign"] or f"{time.strftime('%Y%m%d-%H%M%S')}-{where}-{model_name}"
-    meta = _campaign_meta(campaign, names, model_name, files, args, plan)
+    meta = _campaign_meta(campaign, names, model_name, files, args, plan, skips)
     previous = store.read_campaign(campaign)
     if previous is not None:
         _check_resume(previous, meta)
@@ -267,7 +272,7 @@ def _run(args: dict[str, Any]) -> None:
             repeats += max(2, repeats // 2)
             plan = build_plan(names, model_name, list(files), threads, repeats, profile=args["profile"],
                               kernels=args["kernels"], profile_kernels=profile_kernels,
-                              accuracy=args["accuracy"] or bool(args["inputs"]))
+                              accuracy=args["accuracy"] or bool(args["inputs"]), no_builtin=no_builtin)
             store.write_campaign(campaign, {**meta, "plan": [item.key for item in plan]})
             render.info(f"precision: widest interval ±{'?' if widest is None else f'{100 * widest:.1f}'} %, "
                         f"target ±{100 * target:g} %: going to {repeats} repeats")
@@ -297,7 +302,7 @@ def _lease_factory(busy: str, ttl_s: float):  # type: ignore[no-untyped-def]
 
 
 def _campaign_meta(campaign: str, devices: list[str], model_name: str, files: dict[str, Any],
-                   args: dict[str, Any], plan: list[Any]) -> dict[str, Any]:
+                   args: dict[str, Any], plan: list[Any], skips: list[Any] | None = None) -> dict[str, Any]:
     from harness import __version__
     from harness.execute import now_iso
 
@@ -312,6 +317,7 @@ def _campaign_meta(campaign: str, devices: list[str], model_name: str, files: di
                                          "min_seconds",
                                          "max_seconds", "warmup_runs", "profile_runs")},
         "plan": [item.key for item in plan],
+        "skipped": [skip.to_dict() for skip in skips or []],  # runs left out on purpose, with the reason
         "args": {k: args[k] for k in RESUMABLE},
     }
 
