@@ -136,6 +136,8 @@ def next_step(why: str, device: Device, runner: str, exit_code: int | None = Non
     if kind == "permission" and runner == "benchmark_model":
         return ("the device refused to execute it: its working folder may be mounted noexec; set "
                 "workdir = \"PATH\" in its inventory entry")
+    if kind == "permission":
+        return (f"the device's user may not run {python or 'python3'}: fix its permissions, or {own_python}")
     if kind == "out_of_memory":
         return ("the device likely ran out of memory (SIGKILL is what the kernel's out-of-memory killer sends): "
                 "close other apps, or try a smaller model variant or fewer --threads")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness import load_results
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,3 +69,23 @@ def test_builtin_latency_runs_of_such_a_model_are_refused(harness_cli, tmp_path)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [f"error: --kernels builtin cannot run xnnpack_custom_op (fp32): {WHY}; use --kernels xnnpack."]
     assert not (tmp_path / "results").exists()
+
+
+def test_a_board_python_without_numpy_is_told_to_provision(harness_cli, tmp_path):
+    """The same failure over real SSH (an sshd on loopback): the board's stderr crosses the link."""
+    from tests.emulated.adb_device import check_host
+    from tests.emulated.sshd import SshServer
+
+    if reason := check_host():
+        pytest.skip(reason)
+    with SshServer() as board:
+        bare = f"{board.home}/bare"  # a Python with no packages, made by the board's user
+        board.ssh("python3", "-m", "venv", "--without-pip", bare, check=True)
+        (tmp_path / "devices.toml").write_text(board.devices_toml("board") + f'python = "{bare}/bin/python"\n')
+        proc = harness_cli("run", "--device", "board", *ONE_RUN, "--results", "results", "--campaign", "c")
+    assert proc.returncode == 1, proc.stderr
+    run = _failed_run(tmp_path / "results")
+    assert run["error_class"] == "RuntimeMissing" and run["transport"] == "ssh", run["error_message"]
+    assert run["error_message"].endswith(
+        "ModuleNotFoundError: No module named 'numpy'; run `harness devices provision board` (or set python = "
+        "\"PATH\" in its inventory entry)")

@@ -46,6 +46,8 @@ CAUSES = {
     "mksh_python3_not_found.txt": "E: sh: python3: inaccessible or not found",
     "bash_python3_not_found.txt": "/bin/bash: line 1: python3: command not found",
     "dash_python_path_not_found.txt": "sh: 1: exec: /opt/venv-gone/bin/python: not found",
+    "dash_python_permission_denied.txt": "sh: 1: exec: /tmp/pytest-of-root/pytest-21/bare-venv0/bin/python: "
+                                         "Permission denied",
     "dash_exec_format_error.txt":
         "sh: 1: exec: /work/shared/tools/benchmark_model/linux-aarch64/benchmark_model: Exec format error",
     "benchmark_model_missing_shared_library.txt":
@@ -114,6 +116,14 @@ def test_python_not_found_in_any_shell(name):
     assert "harness devices provision pi5" in next_step(cause, SSH, "litert")
     assert next_step(cause, LOCAL_VENV, "litert") == \
         'python = "/opt/bare/bin/python" in the inventory entry of bare does not exist: fix it or remove it'
+
+
+def test_a_python_the_device_user_may_not_run():
+    python = "/tmp/pytest-of-root/pytest-21/bare-venv0/bin/python"
+    board = Device("board", transport="ssh", host="127.0.0.1", python=python)
+    cause = device_cause(sample("dash_python_permission_denied.txt"), 126)
+    assert next_step(cause, board, "litert") == (
+        f'the device\'s user may not run {python}: fix its permissions, or set python = "PATH" in its inventory entry')
 
 
 def test_killed_means_out_of_memory_likely():
