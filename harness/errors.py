@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 class HarnessError(Exception):
@@ -96,7 +97,10 @@ class DeadlineExceeded(TransportError):
 
 
 class RunnerError(HarnessError):
-    pass
+    """``command`` is the device command's result (argv, exit code, stdout, stderr) when the
+    runner ran but left no result to parse, so its raw output is still kept with the run."""
+
+    command: Any = None
 
 
 class RuntimeMissing(RunnerError):

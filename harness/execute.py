@@ -469,6 +469,11 @@ def _run_one(
         run["status"] = "failed"
         run["error_class"] = exc.error_class
         run["error_message"] = str(exc)
+        ran = getattr(exc, "command", None)
+        if ran is not None and command is None:  # the runner ran but left no result: keep what it said
+            command = {"argv": list(ran.argv), "exit_code": ran.exit_code, "duration_s": ran.duration_s}
+            raw["stdout.txt"] = ran.stdout
+            raw["stderr.txt"] = ran.stderr
     run["finished_at"] = now_iso()
     run["duration_s"] = time.perf_counter() - t0
     run.setdefault("status", "failed")

@@ -97,7 +97,9 @@ class LitertRunner(RunnerBase):
             # exit 0 (ok) and 3 (failed, result written) both leave a result file
             result = pull_bytes(self.transport, out, expected=command.exit_code in (0, 3))
             if result is None and command.exit_code != 0:
-                raise self._no_result(command.exit_code, command.text("stderr"), command.text())
+                error = self._no_result(command.exit_code, command.text("stderr"), command.text())
+                error.command = command  # the device's words are kept in raw/ with the failed run
+                raise error
             if result is None:
                 raise RunnerError("the litert runner exited 0 but wrote no result file")
             files = {RESULT_NAME: result}

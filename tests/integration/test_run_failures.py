@@ -47,6 +47,8 @@ def test_a_device_python_that_does_not_exist_is_not_found(harness_cli, tmp_path)
     assert run["error_message"] == (
         f"the litert runner exited with code 127 and wrote no result: sh: 1: exec: {missing}: not found; "
         f"python = \"{missing}\" in the inventory entry of gone does not exist: fix it or remove it")
+    raw = next((tmp_path / "results" / "c" / "runs").iterdir()) / "raw"  # the device's own words are kept
+    assert f"{missing}: not found" in (raw / "stderr.txt").read_text()
 
 
 def test_an_xnnpack_only_op_skips_builtin_profiles_with_the_reason(harness_cli, tmp_path):
