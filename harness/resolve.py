@@ -286,11 +286,7 @@ def list_devices(inventory: Inventory, extra_servers: Sequence[str] = ()) -> Dev
     for a in found.attached:
         if f"{a.server}/{a.serial}" in claimed:
             continue
-        if a.state == "device":
-            advice = (f"use it as --device {a.name}; keep the name with "
-                      f"`harness devices add {a.name} --serial {a.serial}`")
-        else:
-            advice = STATE_ADVICE.get(a.state, "check `adb devices -l`")
+        advice = "" if a.state == "device" else STATE_ADVICE.get(a.state, "check `adb devices -l`")
         address = a.serial if a.server == default else f"{a.serial} @ {a.server}"
         rows.append(DeviceRow(a.name, "adb", "benchmark_model", address, a.state, a.model_text, advice,
                               ("attached",), in_inventory=False))

@@ -29,8 +29,16 @@ def devices(
     listing = list_devices(inv, extra_servers=[adb_server] if adb_server else ())
     rows = [{"name": r.name, "transport": r.transport, "runner": r.runner, "address": r.address, "state": r.state,
              "model": r.model, "what to do": r.advice, "tags": ",".join(r.tags)} for r in listing.rows]
+    frame = pd.DataFrame(rows)
+    if not frame["what to do"].astype(bool).any():
+        frame = frame.drop(columns="what to do")
     source = inv.source or "no devices.toml: built-in local and what adb sees"
-    render.table(pd.DataFrame(rows), title=f"devices ({source})")
+    render.table(frame, title=f"devices ({source})")
+    attached = [r for r in listing.rows if not r.in_inventory and r.state == "device"]
+    if attached:
+        first = attached[0]
+        render.info(f"Attached devices work by the name shown (or serial, or model: --device {first.name}); "
+                    f"`harness devices add {first.name} --serial {first.address.split(' @ ')[0]}` keeps a name.")
     for server, why in listing.problems.items():
         render.info(f"{server}: {why}")
 

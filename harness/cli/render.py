@@ -33,7 +33,7 @@ def info(message: str) -> None:
 
 FLEX_COLUMNS = {
     "top_ops", "run_id", "error_message", "op_type", "op_name", "value", "address", "variants", "what to do", "why",
-    "detail",
+    "detail", "tags",
 }
 
 

@@ -17,7 +17,8 @@ it finishes; naming an existing --campaign resumes it without redoing what lande
 
 def run(
     device: str = typer.Option(
-        "local", "--device", "-d", help="Device(s): NAME, NAME,NAME, or tag:TAG (from the inventory)."
+        "local", "--device", "-d", help="Device(s): an inventory name, an attached phone's serial or model (pixel), "
+        "ssh://user@host[:port], or tag:TAG; comma-separated for several."
     ),
     all_devices: bool = typer.Option(False, "--all", help="Every device in the inventory."),
     busy: str = typer.Option("wait", "--busy", help="A device another controller holds: wait or skip."),
