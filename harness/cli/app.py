@@ -1,6 +1,7 @@
 """The `harness` command. Thin: parse, call, render. One module per command group.
 
-Only typer is imported at start-up; every command imports what it needs when it runs.
+Only typer is imported at start-up: `harness --help` lists the commands from COMMANDS without
+importing their modules (harness.cli.lazy), and every command imports what it needs when it runs.
 """
 
 from __future__ import annotations
@@ -10,18 +11,46 @@ import sys
 import typer
 
 from harness import __version__
-from harness.cli import compare as compare_cli
-from harness.cli import devices as devices_cli
-from harness.cli import farm as farm_cli
-from harness.cli import import_
-from harness.cli import models as models_cli
-from harness.cli import report as report_cli
-from harness.cli import results as results_cli
-from harness.cli import run as run_cli
-from harness.cli import tools as tools_cli
+from harness.cli.lazy import LazyCommand, LazyGroup
+
+# name -> where the command lives, and the line `harness --help` shows for it (the first paragraph
+# of the command's own help; tests/unit/test_cli_startup.py checks that they agree). In help order.
+COMMANDS: dict[str, LazyCommand] = {
+    "run": LazyCommand(
+        "harness.cli.run", "run", "Run a plan of variants x threads x repeats on a device and store the results."
+    ),
+    "compare": LazyCommand(
+        "harness.cli.compare",
+        "compare",
+        "Compare two variants (or two runtimes, with --by runtime) of a campaign, per device and thread count.",
+    ),
+    "import": LazyCommand(
+        "harness.cli.import_",
+        "import_",
+        "Import an existing benchmark_model output (stdout/log, CSV or proto profile) into the store.",
+    ),
+    "report": LazyCommand(
+        "harness.cli.report", "report", "Write one self-contained HTML report of a campaign (default: the newest)."
+    ),
+    "models": LazyCommand(
+        "harness.cli.models",
+        "app",
+        "Convert models into variants (fp32, fp16, dynamic, int8); inspect and validate .tflite files.",
+    ),
+    "results": LazyCommand("harness.cli.results", "app", "Look at the results store: list, show, export."),
+    "devices": LazyCommand("harness.cli.devices", "app", "List devices and show their facts."),
+    "farm": LazyCommand("harness.cli.farm", "app", "The device farm across hosts: Dask workers that own devices."),
+    "tools": LazyCommand("harness.cli.tools", "app", "Manage benchmark_model binaries per ABI (add, list, fetch)."),
+}
+
+
+class _HarnessGroup(LazyGroup):
+    lazy_commands = COMMANDS
+
 
 app = typer.Typer(
     name="harness",
+    cls=_HarnessGroup,
     help="Profile TensorFlow Lite / LiteRT models on phones, boards and this host: "
     "convert the variants, run them, compare them op by op.",
     no_args_is_help=False,
@@ -56,17 +85,6 @@ def _root(
 ) -> None:
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
-
-
-app.command("run", help=run_cli.HELP)(run_cli.run)
-app.command("compare", help=compare_cli.HELP)(compare_cli.compare)
-app.add_typer(models_cli.app, name="models")
-app.add_typer(results_cli.app, name="results")
-app.add_typer(devices_cli.app, name="devices")
-app.add_typer(farm_cli.app, name="farm")
-app.add_typer(tools_cli.app, name="tools")
-app.command("import")(import_.import_)
-app.command("report", help=report_cli.HELP)(report_cli.report)
 
 
 def main(argv: list[str] | None = None) -> None:
