@@ -92,19 +92,18 @@ class LazyGroup(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         commands = self.commands
         assert isinstance(commands, _Commands)
-        if self._listing and cmd_name in commands.lazy and cmd_name not in commands.loaded:
+        fresh = cmd_name in commands.lazy and cmd_name not in commands.loaded
+        if fresh and self._listing:
             entry = commands.lazy[cmd_name]
             return TyperCommand(cmd_name, help=entry.short_help, short_help=entry.short_help)
-        return commands.get(cmd_name)
+        command = commands.get(cmd_name)
+        if fresh and isinstance(command, TyperGroup):
+            _help_not_asked_is_false(command, ctx)
+        return command
 
     def get_help_option(self, ctx: Any) -> Any:
-        # typer 0.29 coerces the help flag's missing value (None, as it has no default) through a
-        # pydantic TypeAdapter whenever a subcommand runs: `harness run --help` paid ~45 ms of
-        # pydantic imports for the group's own --help it was not given. A False default is the
-        # same "not asked" and skips that coercion.
         option = super().get_help_option(ctx)
-        if option is not None and option.default is None:
-            option.default = False
+        _help_not_asked_is_false(self, ctx, option)
         return option
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
@@ -113,3 +112,24 @@ class LazyGroup(TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self._listing = False
+
+
+def _help_not_asked_is_false(group: Any, ctx: Any, option: Any = None) -> None:
+    """Give a group's --help flag the default False, here and in its subgroups.
+
+    typer 0.29 coerces a flag that was not given (None: the help flag has no default) through a
+    pydantic TypeAdapter, and a group processes its own --help whenever one of its subcommands
+    runs: `harness run --help` paid ~45 ms of pydantic imports for the root's --help it was not
+    given (`harness models example --help` for the root's and models'). False is the same "not
+    asked" and skips the coercion; click keeps one help option per command, so setting it once
+    holds. A group with options of its own (`harness devices --inventory`) still imports pydantic
+    to coerce them.
+    """
+    option = option if option is not None else group.get_help_option(ctx)
+    if option is not None and option.default is None:
+        option.default = False
+    if isinstance(group, LazyGroup):
+        return  # its commands get theirs when they load
+    for sub in group.commands.values():
+        if isinstance(sub, TyperGroup):
+            _help_not_asked_is_false(sub, ctx)

@@ -52,9 +52,13 @@ def test_top_level_help_imports_no_command_module_and_no_heavy_library():
     assert top_level(modules) & HEAVY == set()
 
 
-def test_run_help_imports_the_run_module_alone():
-    modules = modules_after("run", "--help")
-    assert modules & COMMAND_MODULES == {"harness.cli.run"}
+@pytest.mark.parametrize(
+    ("argv", "module"),
+    [(["run", "--help"], "harness.cli.run"), (["models", "example", "--help"], "harness.cli.models")],
+)
+def test_a_command_help_imports_its_own_module_alone(argv, module):
+    modules = modules_after(*argv)
+    assert modules & COMMAND_MODULES == {module}
     assert top_level(modules) & HEAVY == set()
 
 
