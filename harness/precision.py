@@ -1,36 +1,31 @@
 """Adaptive repeats (`harness run --precision 2%`): add interleaved repeats until the confidence
-interval of every variant's median latency is within ±precision, bounded by a time budget."""
+interval of every variant's median latency is within ±precision, bounded by a time budget.
+
+The median and its interval are `harness compare`'s (``stats.hd_median``, ``stats.median_ci``: a
+95 % BCa bootstrap interval of the Harrell-Davis median of the run values), and a group has no
+interval below ``stats.MIN_RUNS`` runs, the number under which the stability warnings call a group
+too few runs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-CONFIDENCE = 0.95
-MIN_RUNS = 3
-
-
-def median_ci(values: Any, *, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """(median, low, high): percentile bootstrap of the median over process-level runs."""
-    import numpy as np
-
-    x = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    boots = np.median(x[rng.integers(0, len(x), size=(n_boot, len(x)))], axis=1)
-    tail = (1 - CONFIDENCE) / 2 * 100
-    return float(np.median(x)), float(np.percentile(boots, tail)), float(np.percentile(boots, 100 - tail))
-
 
 def half_widths(runs: Any) -> dict[tuple[str, int, str], float | None]:
-    """Relative half-width of the CI of the median per (device, threads, variant) of the ok
-    latency runs; None while there are fewer than MIN_RUNS runs."""
+    """Relative half-width of the interval of the median per (device, threads, variant) of the ok
+    latency runs; None while there are fewer than stats.MIN_RUNS runs."""
+    from harness.analysis import stats
+
     lat = runs[(runs["mode"] == "latency") & (runs["status"] == "ok")]
     out: dict[tuple[str, int, str], float | None] = {}
     for (device, threads, variant), group in lat.groupby(["device", "threads", "variant"], observed=True):
-        values = group["p50_us"].fillna(group["mean_us"]).dropna().to_numpy()
-        if len(values) < MIN_RUNS:
+        values = stats.run_values(group["p50_us"].to_numpy(dtype="float64", na_value=float("nan")),
+                                  group["mean_us"].to_numpy(dtype="float64", na_value=float("nan")))
+        if values.size < stats.MIN_RUNS:
             out[(device, int(threads), variant)] = None
             continue
-        median, low, high = median_ci(values)
+        median = float(stats.hd_median(values))
+        low, high = stats.median_ci(values)
         out[(device, int(threads), variant)] = (high - low) / 2 / median if median > 0 else None
     return out
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.analysis import stats
 from harness.analysis.summary import VARIANT_ORDER
 from harness.errors import HarnessError, UserError
 
@@ -178,12 +179,7 @@ class LatencyGroup:
     per_invoke: bool
     run_medians_ms: list[float]
     runs: int
-
-    @property
-    def median_ms(self) -> float:
-        import numpy as np
-
-        return float(np.median(self.values_ms))
+    median_ms: float  # stats.run_median of the runs, as in the key numbers and `harness compare`
 
 
 def latency_groups(runs: Any, samples: Any) -> list[LatencyGroup]:
@@ -205,9 +201,12 @@ def latency_groups(runs: Any, samples: Any) -> list[LatencyGroup]:
             values, per_invoke = np.asarray(medians), False
         else:
             continue
+        median_us = stats.run_median(group["p50_us"].to_numpy(dtype="float64", na_value=np.nan),
+                                     group["mean_us"].to_numpy(dtype="float64", na_value=np.nan))
+        median_ms = float(stats.hd_median(medians)) if median_us is None else median_us / 1000.0
         out.append(LatencyGroup(str(device), str(variant), int(threads) if threads == threads else 0,
                                 str(runtime) if isinstance(runtime, str) else "", values, per_invoke, medians,
-                                len(group)))
+                                len(group), median_ms))
     out.sort(key=lambda g: (g.device, g.threads, VARIANT_ORDER.get(g.variant, 9), g.variant, g.runtime))
     return out
 
@@ -729,8 +728,8 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
 
     nav = "".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title in SECTIONS)
     head_title = f"{model}: which variant?" if model else f"campaign {campaign}"
-    how = ("Ratios of median latency over process-level runs with 95 % bootstrap intervals; details below."
-           if comps else "Medians over every timed invoke; details below.")
+    how = ("Ratios of median latency over process-level runs (Harrell-Davis) with 95 % BCa bootstrap intervals; "
+           "details below." if comps else "Medians over process-level runs (Harrell-Davis); details below.")
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -808,9 +807,10 @@ def _numbers(p: _Page) -> str:
                  for r in rows.itertuples()],
                 numeric=(1, 2, 3, 4, 5, 6),
             )
-        body += ('<p class="note">Median and p90 over every timed invoke of the latency runs (over the runs\' own '
-                 'values where the runner gives no per-invoke samples). "vs fp32": median latency relative to fp32 '
-                 "on the same device and threads (below 1 = faster).</p>")
+        body += ('<p class="note">Median and p90: the Harrell-Davis median over the latency runs of each run\'s own '
+                 'median (its mean where the runner gives no percentile) and p90 — the statistic the ratios compare. '
+                 '"vs fp32": that median relative to fp32\'s on the same device and threads (below 1 = faster), '
+                 "the ratio <code>harness compare</code> gives.</p>")
     return _section("numbers", body)
 
 
@@ -821,8 +821,9 @@ def _latency(p: _Page) -> str:
     for device in sorted({g.device for g in groups}):
         mine = [g for g in groups if g.device == device]
         body += _img(plot_latency(titles[device], mine), f"latency per variant on {titles[device]}",
-                     "Boxes: 25th-75th percentile with the median; whiskers: 5th-95th percentile; dots: the median "
-                     "of each process-level run (the unit the statistics compare).")
+                     "Boxes: every timed invoke, 25th-75th percentile with their median; whiskers: 5th-95th "
+                     "percentile; dots: the median of each process-level run (the unit the statistics compare); "
+                     "the number: the median over those runs, as in the key numbers.")
         p.plots += 1
     return _section("latency", body or '<p class="missing">No successful latency runs '
                           "in this campaign.</p>")

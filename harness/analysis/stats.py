@@ -1,20 +1,24 @@
-"""Statistics of a variant comparison over process-level runs (pure numpy / scipy, no I/O).
+"""Statistics of process-level runs (pure numpy / scipy, no I/O): the one owner of harness's
+median, its interval and its stability warnings.
 
 A *run value* is one process-level run's median invoke latency (``p50_us``; ``mean_us`` where
 the runner gave no percentile). The runs of one side are independent samples of that value:
 invokes inside one process are not (they share a warm cache, a frequency, a memory layout), so
 the statistics here never treat invokes as samples.
 
-- ``compare_runs``: candidate median / baseline median, with a bootstrap interval (each side
-  resampled on its own; percentile or BCa; fixed seed, so a result is reproducible). The median
-  is the Harrell-Davis estimate (a beta-weighted mean of the order statistics): with 5-10 runs
-  it is far less jumpy than the middle value, which gives the interval its power (a 5 % change at
-  3 % spread is found about 9 times in 10 with 10 runs a side, against 8 with the plain median).
-  With 1 run it is that run's value, with 2 their mean.
-- ``rank_test``: two-sided Mann-Whitney U.
-- ``verdict``: "faster" / "slower" only when the interval excludes 1 *and* p < alpha; otherwise
-  "no detectable difference". With fewer than 2 runs on a side there is a ratio, no interval, no
-  p-value, and the verdict stays "no detectable difference".
+- ``hd_median``: *the* median of harness — the Harrell-Davis estimate (a beta-weighted mean of
+  the order statistics). With 5-10 runs it is far less jumpy than the middle value, which gives
+  the interval its power (a 5 % change at 3 % spread is found about 9 times in 10 with 10 runs a
+  side, against 8 with the plain median). With 1 run it is that run's value, with 2 their mean.
+  ``run_median`` applies it to a group's runs: the ``p50_ms`` of `harness run`'s summary, the
+  medians of `harness compare` and `harness report`, the centre of `--precision`'s interval.
+- ``median_ci`` (one sample) and ``bootstrap_ratio_ci`` (candidate / baseline): bootstrap
+  intervals of that median over the same machinery (each sample resampled on its own from one
+  generator with a fixed seed, so a result is reproducible; BCa by default, percentile on request).
+- ``compare_runs``: ratio of medians, its interval, the rank test (two-sided Mann-Whitney U,
+  ``rank_test``) and the ``verdict``: "faster" / "slower" only when the interval excludes 1 *and*
+  p < alpha; otherwise "no detectable difference". With fewer than 2 runs on a side there is a
+  ratio, no interval, no p-value, and the verdict stays "no detectable difference".
 - ``stability_warnings``: pyperf-like warnings on one group of runs (spread, outliers, too few
   runs, throttled, emulator).
 """
@@ -23,7 +27,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +38,21 @@ FASTER = "faster"
 SLOWER = "slower"
 NO_DIFFERENCE = "no detectable difference"
 
-SPREAD_CV = 0.10  # std >= 10 % of the mean
-OUTLIER_OFF = 0.50  # min or max >= 50 % off the median
+# Stability thresholds: one set, for `harness run`, `harness compare`, `harness report` and
+# `--precision`. The first two are pyperf's ("std >= 10 % of the mean", "min / max >= 50 % off"),
+# applied to what pyperf applies them to: its values are per-process results, ours are run values
+# (a single slow invoke among thousands moves no run's median, so invokes are checked only for
+# spread, never for outliers).
+SPREAD_CV = 0.10
+"""Spread: the std of the run values (or of one run's invokes) at 10 % of their mean or more."""
+OUTLIER_OFF = 0.50
+"""Outlier run: the fastest or slowest run value 50 % or more off the median of the runs."""
 MIN_RUNS = 5
+"""Too few runs below this many ok runs of a group. 5 is `harness run`'s default --repeats; it is
+the fewest with which the BCa interval of the median has a jackknife and resamples worth the name
+(with 3 runs there are only 10 distinct resamples), and the fewest a side with which the rank test
+of `harness compare` can reach p < 0.01 (5 vs 5: p >= 0.008; 3 vs 3: p >= 0.1, never < 0.05).
+`--precision` computes no interval, and so never stops, below it."""
 
 
 @dataclass(frozen=True)
@@ -75,12 +92,84 @@ def _hd_weights(n: int) -> np.ndarray:
 
 
 def hd_median(values: Any, axis: int = -1) -> Any:
-    """Harrell-Davis median along ``axis`` (NaN-free input)."""
+    """Harrell-Davis median along ``axis`` (NaN-free input): harness's one median estimator."""
     x = np.sort(np.asarray(values, dtype="float64"), axis=axis)
     n = x.shape[axis]
     if n == 0:
         return np.nan
     return np.moveaxis(x, axis, -1) @ _hd_weights(n)
+
+
+def run_median(p50_us: Any, mean_us: Any = None) -> float | None:
+    """The median latency (us) of a group of runs: ``hd_median`` of their run values; None when
+    no run has one."""
+    values = run_values(p50_us, mean_us)
+    return float(hd_median(values)) if values.size else None
+
+
+def _bootstrap_ci(samples: tuple[np.ndarray, ...], statistic: Callable[..., Any], *, n_boot: int, confidence: float,
+                  seed: int, method: str) -> tuple[float, float]:
+    """Bootstrap interval of ``statistic(*samples)``: each sample resampled on its own (in order,
+    from one generator seeded with ``seed``), then the percentile or BCa interval of the resampled
+    statistics. ``statistic`` takes arrays of shape (..., n) and reduces the last axis."""
+    if any(s.size < 2 for s in samples):
+        raise ValueError("a bootstrap interval needs at least 2 runs in each sample")
+    rng = np.random.default_rng(seed)
+    resampled = [s[rng.integers(0, s.size, size=(n_boot, s.size))] for s in samples]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot = np.asarray(statistic(*resampled), dtype="float64")
+    alpha = 1.0 - confidence
+    if method == "percentile":
+        lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    elif method == "bca":
+        lo, hi = _bca(boot, samples, statistic, alpha)
+    else:
+        raise ValueError(f"method must be 'percentile' or 'bca', not {method!r}")
+    return float(lo), float(hi)
+
+
+def _bca(boot: np.ndarray, samples: tuple[np.ndarray, ...], statistic: Callable[..., Any], alpha: float
+         ) -> tuple[float, float]:
+    """Bias-corrected and accelerated quantiles of ``boot``; the acceleration from a jackknife that
+    leaves one value out of one sample at a time."""
+    from scipy.stats import norm
+
+    theta = float(statistic(*samples))
+    prop = (np.sum(boot < theta) + 0.5 * np.sum(boot == theta)) / boot.size
+    z0 = norm.ppf(np.clip(prop, 1e-6, 1 - 1e-6))
+    jack = []
+    for k, s in enumerate(samples):
+        leave_one_out = np.broadcast_to(s, (s.size, s.size))[~np.eye(s.size, dtype=bool)].reshape(s.size, -1)
+        jack.append(np.atleast_1d(statistic(*(leave_one_out if j == k else o for j, o in enumerate(samples)))))
+    j = np.concatenate(jack)
+    d = j.mean() - j
+    denom = 6.0 * np.sum(d**2) ** 1.5
+    a = float(np.sum(d**3) / denom) if denom > 0 else 0.0
+    qs = []
+    for z in (norm.ppf(alpha / 2), norm.ppf(1 - alpha / 2)):
+        adj = norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+        qs.append(float(np.clip(adj, 0.0, 1.0)))
+    lo, hi = np.quantile(boot, qs)
+    return float(lo), float(hi)
+
+
+def _log_ratio(baseline: Any, candidate: Any) -> Any:
+    return np.log(hd_median(candidate)) - np.log(hd_median(baseline))  # symmetric for faster and slower
+
+
+def median_ci(
+    values: Any,
+    *,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    method: str = "bca",
+) -> tuple[float, float]:
+    """Bootstrap interval of ``hd_median(values)`` (one sample of run values, at least 2; NaNs
+    dropped): the interval `--precision` narrows, by the machinery of ``bootstrap_ratio_ci``."""
+    x = np.asarray(values, dtype="float64")
+    return _bootstrap_ci((x[~np.isnan(x)],), hd_median, n_boot=n_boot, confidence=confidence, seed=seed,
+                         method=method)
 
 
 def bootstrap_ratio_ci(
@@ -92,49 +181,15 @@ def bootstrap_ratio_ci(
     seed: int = 0,
     method: str = "bca",
 ) -> tuple[float, float]:
-    """Bootstrap interval of median(candidate) / median(baseline); each side resampled on its own.
+    """Bootstrap interval of hd_median(candidate) / hd_median(baseline); each side resampled on its own.
 
     ``method`` is "percentile" or "bca" (bias-corrected and accelerated, by jackknife). Both
     sides need at least 2 values.
     """
     b = np.asarray(baseline, dtype="float64")
     c = np.asarray(candidate, dtype="float64")
-    if b.size < 2 or c.size < 2:
-        raise ValueError("a bootstrap interval needs at least 2 runs on each side")
-    rng = np.random.default_rng(seed)
-    bm = hd_median(b[rng.integers(0, b.size, size=(n_boot, b.size))])
-    cm = hd_median(c[rng.integers(0, c.size, size=(n_boot, c.size))])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        boot = np.log(cm) - np.log(bm)  # log ratio: symmetric for faster and slower
-    alpha = 1.0 - confidence
-    if method == "percentile":
-        lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
-    elif method == "bca":
-        lo, hi = _bca(boot, b, c, alpha)
-    else:
-        raise ValueError(f"method must be 'percentile' or 'bca', not {method!r}")
-    return float(np.exp(lo)), float(np.exp(hi))
-
-
-def _bca(boot: np.ndarray, b: np.ndarray, c: np.ndarray, alpha: float) -> tuple[float, float]:
-    from scipy.stats import norm
-
-    theta = np.log(hd_median(c)) - np.log(hd_median(b))
-    prop = (np.sum(boot < theta) + 0.5 * np.sum(boot == theta)) / boot.size
-    z0 = norm.ppf(np.clip(prop, 1e-6, 1 - 1e-6))
-    # jackknife over both samples (leave one run out of either side)
-    jack = [np.log(hd_median(c)) - np.log(hd_median(np.delete(b, i))) for i in range(b.size)]
-    jack += [np.log(hd_median(np.delete(c, i))) - np.log(hd_median(b)) for i in range(c.size)]
-    j = np.asarray(jack)
-    d = j.mean() - j
-    denom = 6.0 * np.sum(d**2) ** 1.5
-    a = float(np.sum(d**3) / denom) if denom > 0 else 0.0
-    qs = []
-    for z in (norm.ppf(alpha / 2), norm.ppf(1 - alpha / 2)):
-        adj = norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
-        qs.append(float(np.clip(adj, 0.0, 1.0)))
-    lo, hi = np.quantile(boot, qs)
-    return float(lo), float(hi)
+    lo, hi = _bootstrap_ci((b, c), _log_ratio, n_boot=n_boot, confidence=confidence, seed=seed, method=method)
+    return math.exp(lo), math.exp(hi)
 
 
 def rank_test(baseline: Any, candidate: Any) -> float:

@@ -38,6 +38,7 @@ def campaign(tmp_path_factory, cache_home):
                      "--min-seconds", "0.1", "--results", str(root / "results"), "--campaign", "cmp"],
                     root, cache_home)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    (root / "run.stdout").write_text(proc.stdout)  # the summary table harness run printed
     return root
 
 
@@ -88,6 +89,29 @@ def test_int8_vs_fp32_verdict_agrees_with_the_medians(campaign):
     assert "CONV_2D" in names
     assert any("XNNPACK" in o.candidate_path and "QC8" in o.candidate_path for o in c.ops)
     assert any("int8 adds" in n and "QUANTIZE" in n for n in c.notes)
+
+
+def test_run_summary_and_compare_print_the_same_ratio(campaign, cache_home):
+    """One median, one ratio: what `harness run` printed as int8's vs_fp32 is `harness compare`'s ratio."""
+    from harness.analysis.summary import summarize
+
+    res = load_results(campaign / "results")
+    table = summarize(res, "cmp").set_index("variant")
+    (c,) = compare(res, baseline="fp32", candidate="int8", campaign="cmp")
+    assert table.loc["int8", "vs_fp32"] == c.ratio  # the same float, not merely close
+    assert table.loc["int8", "p50_ms"] * 1000.0 == pytest.approx(c.candidate_ms * 1000.0, rel=1e-12)
+    # what the two commands print
+    (row,) = [line for line in (campaign / "run.stdout").read_text().splitlines() if line.split()[:1] == ["int8"]]
+    assert f"{c.ratio:.2f}x" in row.split(), row
+    proc = _harness(["compare", "cmp", "-b", "fp32", "-c", "int8", "--format", "json", "--results",
+                     str(campaign / "results")], campaign, cache_home)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["ratio"] == table.loc["int8", "vs_fp32"]
+    proc = _harness(["compare", "cmp", "-b", "fp32", "-c", "int8", "--results", str(campaign / "results")], campaign,
+                    cache_home)
+    assert f"{c.ratio:.3f}" in proc.stdout
+    if c.verdict == "slower":
+        assert f"int8 is {c.ratio:.2f}x slower than fp32" in proc.stdout
 
 
 def test_json_and_csv_rows_have_exactly_the_keys(campaign, cache_home):

@@ -261,9 +261,14 @@ def test_accuracy_runs_compare_every_variant_with_fp32(harness_cli, tmp_path):
 
 def test_adaptive_repeats_until_precise_or_out_of_time(harness_cli, tmp_path):
     loose = harness_cli("run", "--example", "tiny_cnn", "--variants", "int8", "--no-profile", *FAST,
-                        "--repeats", "3", "--precision", "50%", "--results", "r1")
-    assert loose.returncode == 0 and "precision reached with 3 repeats" in loose.stderr
-    assert len(load_results(tmp_path / "r1").runs) == 3
+                        "--repeats", "5", "--precision", "50%", "--results", "r1")
+    assert loose.returncode == 0 and "precision reached with 5 repeats" in loose.stderr
+    assert len(load_results(tmp_path / "r1").runs) == 5
+    # below stats.MIN_RUNS (5) runs there is no interval yet: 3 repeats grow to 5 before it is computed
+    short = harness_cli("run", "--example", "tiny_cnn", "--variants", "int8", "--no-profile", *FAST,
+                        "--repeats", "3", "--precision", "50%", "--results", "r3")
+    assert short.returncode == 0 and "not yet computable" not in short.stderr
+    assert "going to 5 repeats" in short.stderr and "precision reached with 5 repeats" in short.stderr
     tight = harness_cli("run", "--example", "tiny_cnn", "--variants", "int8", "--no-profile", *FAST,
                         "--repeats", "3", "--precision", "0.01%", "--max-time", "4", "--results", "r2")
     assert tight.returncode == 0 and "not reached" in tight.stderr and "--max-time is up" in tight.stderr

@@ -89,6 +89,27 @@ def test_harrell_davis_median_of_one_and_two_values():
     assert stats.hd_median([4.0, 6.0]) == pytest.approx(5.0)
 
 
+def test_one_sample_interval_is_the_bca_interval_of_the_harrell_davis_median():
+    rng = np.random.default_rng(11)
+    few, many = _runs(5, rng), _runs(40, rng)
+    lo, hi = stats.median_ci(few)
+    assert lo < stats.hd_median(few) < hi
+    lo40, hi40 = stats.median_ci(many)
+    assert hi40 - lo40 < hi - lo  # more runs, a narrower interval
+    assert stats.median_ci(few) == stats.median_ci(few)  # fixed seed: reproducible
+    assert stats.median_ci(few, seed=1) != stats.median_ci(few)
+    assert stats.median_ci(few, method="percentile") != stats.median_ci(few)
+    assert stats.median_ci([10.0] * 4) == (pytest.approx(10.0), pytest.approx(10.0))
+    with pytest.raises(ValueError):
+        stats.median_ci([10.0])
+
+
+def test_run_median_is_the_harrell_davis_median_of_the_run_values():
+    assert stats.run_median([100.0, np.nan, 300.0], [0.0, 200.0, 0.0]) == pytest.approx(200.0)
+    assert stats.run_median([1000.0, 1010.0, 1400.0]) == pytest.approx(float(stats.hd_median([1000, 1010, 1400])))
+    assert stats.run_median([np.nan], [np.nan]) is None
+
+
 def _frame(p50, status=None, std=None, emulator=False):
     n = len(p50)
     facts = json.dumps({"emulator": True}) if emulator else json.dumps({"emulator": None})
