@@ -92,7 +92,7 @@ class Comparison:
     top_ops: list[tuple[str, float, float, float]]  # (op_type, baseline_ms, candidate_ms, delta_ms), |delta| first
     ops: list[OpDelta]
     notes: list[str]
-    warnings: list[str]
+    warnings: list[str]  # str() of each side's stats.StabilityWarning, "int8: too few runs: 3 (...)"
     device_model: str | None = None
     variant: str | None = None  # by="runtime": the variant both runtimes ran
     kernels: str | None = None  # delegate of the latency runs (xnnpack | none | ...)
@@ -224,7 +224,7 @@ def _known(runs: Any, by: str) -> list[str]:
 # Runs are turned into plain records once and ops into per-run tuples once: a farm's campaign has
 # hundreds of device x threads groups, and per-group pandas calls would dominate the time.
 _RUN_COLS = ("run_id", "device", "device_model", "threads", "variant", "mode", "delegate", "status", "p50_us",
-             "mean_us", "std_us", "facts_json", "_rt")
+             "mean_us", "std_us", "facts_json", "error_message", "throttled", "_rt")
 
 
 def compare(
@@ -390,9 +390,7 @@ def _one(bg: list[dict[str, Any]], cg: list[dict[str, Any]], bt: list[dict[str, 
     for label, group, timing in ((baseline, bg, bt), (candidate, cg, ct)):
         mode = timing[0]["mode"] if timing else "latency"
         same = [r for r in group if r["mode"] == mode and (delegate is None or r["delegate"] == delegate)]
-        warnings.extend(stats.warnings_of(
-            [r["status"] for r in same], _values(same, "p50_us"), _values(same, "mean_us"),
-            _values(same, "std_us"), [r["facts_json"] for r in same], label))
+        warnings.extend(str(w) for w in stats.stability_warnings(same, label))
     first = bg[0]
     comp = Comparison(
         device=str(first["device"]),

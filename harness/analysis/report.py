@@ -37,10 +37,6 @@ KERNEL_MODE = {
     "xnnpack": "XNNPACK kernels (as in the latency runs)",
     "none": "TFLite builtin kernels (one row per graph node)",
 }
-# pyperf's thresholds for unstable results
-SPREAD_LIMIT = 0.10  # std >= 10 % of the mean
-OUTLIER_LIMIT = 0.50  # min or max >= 50 % off the mean
-FEW_RUNS = 3  # fewer process-level runs than this: no interval worth the name
 SECTIONS = [
     ("numbers", "Key numbers"),
     ("latency", "Latency per variant"),
@@ -236,49 +232,35 @@ def op_type_times(runs: Any, ops: Any) -> dict[tuple[str, str], Any]:
     return out
 
 
-@dataclass
-class Warning_:
-    device: str
-    subject: str
-    message: str
-
-
-def stability_warnings(runs: Any, titles: dict[str, str]) -> list[Warning_]:
-    """Like pyperf's: spread, outliers, too few runs; plus failed / inconclusive runs and emulators."""
-    out: list[Warning_] = []
+def warning_rows(runs: Any) -> list[tuple[str, str, str]]:
+    """(device, subject, text) of the page's warnings: ``stats.stability_warnings`` of each variant
+    x threads on a device (its latency runs, else its profile runs, as `harness compare` times them;
+    an emulator said once per device), and the runs left out that those groups do not cover."""
+    out: list[tuple[str, str, str]] = []
     for device, dev_runs in runs.groupby("device", observed=True):
         device = str(device)
-        facts = [_facts(f) for f in dev_runs["facts_json"]]
-        if any(f.get("emulator") for f in facts):
-            out.append(Warning_(device, "device", "an emulator: its timings test the plumbing only and never "
-                                                  "decide which variant is faster"))
-        throttled = sum(1 for f in facts if f.get("throttled_now"))
-        if throttled:
-            out.append(Warning_(device, "device", f"{throttled} run(s) started while the device reported "
-                                                  "throttling"))
-        for status in ("inconclusive", "failed"):
-            bad = dev_runs[dev_runs["status"] == status]
-            if len(bad):
-                why = sorted({str(m) for m in bad["error_message"].dropna()})[:2]
-                out.append(Warning_(device, "runs", f"{len(bad)} {status} run(s) left out"
-                                    + (f": {'; '.join(why)}" if why else "")))
-        lat = dev_runs[(dev_runs["mode"] == "latency") & (dev_runs["status"] == "ok")]
-        for (variant, threads), group in lat.groupby(["variant", "threads"], observed=True):
+        said_emulator = False
+        for (variant, threads), group in dev_runs.groupby(["variant", "threads"], observed=True):
+            timing = group[group["mode"] == "latency"]
+            if not (timing["status"] == "ok").any():
+                timing = group[group["mode"] == "profile"] if (group["mode"] == "profile").any() else timing
             subject = f"{variant_label(str(variant))}, {threads} thread{'s' if threads != 1 else ''}"
-            if len(group) < FEW_RUNS:
-                out.append(Warning_(device, subject, f"only {len(group)} process-level run(s); "
-                                                     f"{FEW_RUNS} or more give a usable interval"))
-            mean, std = group["mean_us"], group["std_us"]
-            cv = (std / mean).dropna()
-            spread = cv[cv >= SPREAD_LIMIT]
-            if len(spread):
-                out.append(Warning_(device, subject, f"{len(spread)} of {len(group)} runs have a spread (std) of "
-                                    f"{SPREAD_LIMIT:.0%} or more of their mean (up to {spread.max():.0%})"))
-            off = ((mean - group["min_us"]) / mean).combine((group["max_us"] - mean) / mean, max).dropna()
-            far = off[off >= OUTLIER_LIMIT]
-            if len(far):
-                out.append(Warning_(device, subject, f"{len(far)} of {len(group)} runs have a min or max "
-                                    f"{OUTLIER_LIMIT:.0%} or more off their mean (up to {far.max():.0%})"))
+            for w in stats.stability_warnings(timing, subject):
+                if w.kind == stats.EMULATOR:
+                    if not said_emulator:
+                        out.append((device, "device", f"{w.kind}: {w.message}"))
+                    said_emulator = True
+                else:
+                    out.append((device, w.subject, f"{w.kind}: {w.message}"))
+            for status in ("failed", "inconclusive"):  # stats covers the inconclusive runs it was given
+                bad = group[group["status"] == status]
+                if status == "inconclusive":
+                    bad = bad[~bad["run_id"].isin(timing["run_id"])]
+                if len(bad):
+                    why = sorted({str(m) for m in bad["error_message"].dropna()})[:2]
+                    modes = " / ".join(sorted(str(m) for m in bad["mode"].unique()))
+                    out.append((device, subject, f"{status}: {len(bad)} {modes} run(s) left out"
+                                + (f": {'; '.join(why)}" if why else "")))
     return out
 
 
@@ -908,20 +890,22 @@ def _accuracy_section(p: _Page) -> str:
 
 def _warnings(p: _Page) -> str:
     """Warnings."""
-    runs, titles, comps = p.runs, p.titles, p.comps
-    warns = stability_warnings(runs, titles)
-    cwarns = sorted({(c.device, f"{variant_label(c.candidate)} vs {variant_label(c.baseline)}", str(w))
-                     for c in comps for w in (getattr(c, "warnings", None) or [])})
-    warns += [Warning_(d, s, m) for d, s, m in cwarns]
+    runs, titles = p.runs, p.titles
+    warns = warning_rows(runs)
     if warns:
         body = '<ul class="warn">' + "".join(
-            f"<li><b>{e(titles.get(w.device, w.device))}</b> · {e(w.subject)}: {e(w.message)}</li>" for w in warns
+            f"<li><b>{e(titles.get(device, device))}</b> · {e(subject)}: {e(text)}</li>"
+            for device, subject, text in warns
         ) + "</ul>"
     else:
         body = '<p class="note">None: every group of runs is within the usual limits.</p>'
-    body += ('<p class="note">Limits, as pyperf draws them: a run\'s std at 10 % of its mean or more; a min or max '
-             f"50 % or more off the mean; fewer than {FEW_RUNS} process-level runs; throttled, inconclusive or failed "
-             "runs; emulators.</p>")
+    cv, off = f"{100 * stats.SPREAD_CV:.0f} %", f"{100 * stats.OUTLIER_OFF:.0f} %"
+    body += ('<p class="note">Limits, as pyperf draws them, on the process-level runs of each variant: their '
+             f"medians spread with a std of {cv} of their mean or more; a run {off} or more off the median of the "
+             f"runs; a run whose invokes spread with a std of {cv} of their mean or more; fewer than {stats.MIN_RUNS} "
+             "runs (the fewest that "
+             "give a usable interval); inconclusive, throttled or failed runs; emulators. The same limits as "
+             "<code>harness run</code> and <code>harness compare</code>.</p>")
     return _section("warnings", body)
 
 

@@ -19,8 +19,8 @@ the statistics here never treat invokes as samples.
   ``rank_test``) and the ``verdict``: "faster" / "slower" only when the interval excludes 1 *and*
   p < alpha; otherwise "no detectable difference". With fewer than 2 runs on a side there is a
   ratio, no interval, no p-value, and the verdict stays "no detectable difference".
-- ``stability_warnings``: pyperf-like warnings on one group of runs (spread, outliers, too few
-  runs, throttled, emulator).
+- ``stability_warnings``: pyperf-like warnings on one group of runs (``StabilityWarning``: spread,
+  outliers, too few runs, inconclusive or throttled runs, emulator), with the thresholds below.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,50 +247,87 @@ def compare_runs(
                      1.0 - alpha, notes)
 
 
-def stability_warnings(runs: Any, label: str = "") -> list[str]:
-    """pyperf-like warnings on one group of process-level runs (a runs frame: one variant on one
-    device and thread count, any status). Says what is wrong and with which numbers."""
-    return warnings_of(runs["status"].tolist(), runs["p50_us"].astype("float64").tolist(),
-                       runs["mean_us"].astype("float64").tolist(), runs["std_us"].astype("float64").tolist(),
-                       runs["facts_json"].tolist(), label)
+# StabilityWarning kinds
+TOO_FEW_RUNS = "too few runs"
+UNSTABLE_ACROSS_RUNS = "unstable across runs"
+OUTLIER_RUN = "outlier run"
+UNSTABLE_WITHIN_RUNS = "unstable within runs"
+INCONCLUSIVE = "inconclusive"
+THROTTLED = "throttled"
+EMULATOR = "emulator"
 
 
-def warnings_of(status: Sequence[Any], p50_us: Sequence[Any], mean_us: Sequence[Any], std_us: Sequence[Any],
-                facts_json: Sequence[Any], label: str = "") -> list[str]:
-    """``stability_warnings`` on plain columns (one value per run)."""
-    who = f"{label}: " if label else ""
-    out: list[str] = []
-    ok = np.array([s == "ok" for s in status], dtype=bool)
-    p50 = np.asarray(p50_us, dtype="float64")
-    mean_all = np.asarray(mean_us, dtype="float64")
-    std_all = np.asarray(std_us, dtype="float64")
-    values = run_values(p50[ok], mean_all[ok])
-    n_inconclusive = sum(1 for s in status if s == "inconclusive")
+@dataclass(frozen=True)
+class StabilityWarning:
+    """One warning on one group of runs: ``kind`` (one of the kinds above), ``subject`` (which
+    runs, as the caller named them: "local int8 t1", or a side of a comparison) and ``message``
+    (what is wrong, with the numbers). ``str()`` gives "subject: kind: message"."""
+
+    kind: str
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.kind}: {self.message}" if self.subject else f"{self.kind}: {self.message}"
+
+
+def stability_warnings(runs: Any, subject: str = "") -> list[StabilityWarning]:
+    """pyperf-like warnings on one group of process-level runs — one variant (or runtime) on one
+    device and thread count, in one mode, any status — given as a runs frame or its records
+    (mappings with ``status``, ``p50_us``, ``mean_us``, ``std_us``, ``facts_json``, and where known
+    ``error_message`` and ``throttled``). The thresholds are SPREAD_CV, OUTLIER_OFF and MIN_RUNS."""
+    records: Iterable[Mapping[str, Any]] = runs.to_dict("records") if hasattr(runs, "to_dict") else runs
+    ok: list[Mapping[str, Any]] = []
+    inconclusive: list[Mapping[str, Any]] = []
+    emulator = False
+    for r in records:
+        status = r.get("status") if isinstance(r.get("status"), str) else None
+        if status == "ok":
+            ok.append(r)
+        elif status == "inconclusive":
+            inconclusive.append(r)
+        emulator = emulator or _is_emulator(r.get("facts_json"))
+    out: list[StabilityWarning] = []
+
+    def warn(kind: str, message: str) -> None:
+        out.append(StabilityWarning(kind, subject, message))
+
+    values = run_values([_float(r.get("p50_us")) for r in ok], [_float(r.get("mean_us")) for r in ok])
     if values.size and values.size < MIN_RUNS:
-        out.append(f"{who}too few runs: {values.size} (at least {MIN_RUNS} give a usable interval)")
+        warn(TOO_FEW_RUNS, f"{values.size} (at least {MIN_RUNS} give a usable interval)")
     if values.size >= 2:
         mean, std = float(values.mean()), float(values.std(ddof=1))
         if mean > 0 and std >= SPREAD_CV * mean:
-            out.append(f"{who}unstable across runs: std is {100 * std / mean:.0f} % of the mean")
-        med = float(np.median(values))
+            warn(UNSTABLE_ACROSS_RUNS, f"std is {100 * std / mean:.0f} % of the mean")
+        med = float(hd_median(values))
         lo_off, hi_off = (med - values.min()) / med, (values.max() - med) / med
         if med > 0 and max(lo_off, hi_off) >= OUTLIER_OFF:
             which = f"max is {100 * hi_off:.0f} % above" if hi_off >= lo_off else f"min is {100 * lo_off:.0f} % below"
-            out.append(f"{who}outlier run: its {which} the median of the runs")
+            warn(OUTLIER_RUN, f"its {which} the median of the runs")
     with np.errstate(divide="ignore", invalid="ignore"):
-        within = std_all[ok] / mean_all[ok]
+        within = np.array([_float(r.get("std_us")) for r in ok]) / np.array([_float(r.get("mean_us")) for r in ok])
     within = within[np.isfinite(within)]
     if within.size and within.max() >= SPREAD_CV:
-        worst = float(within.max())
         n_bad = int((within >= SPREAD_CV).sum())
-        out.append(f"{who}unstable within runs: std of invokes is {100 * worst:.0f} % of the mean "
-                   f"in {n_bad} of {within.size} run(s)")
-    if n_inconclusive:
-        out.append(f"{who}throttled: {n_inconclusive} run(s) measured while the device throttled (inconclusive, "
-                   "left out)")
-    if any(_is_emulator(f) for f in facts_json):
-        out.append(f"{who}emulator: timings test plumbing only; they do not say which variant is faster on hardware")
+        warn(UNSTABLE_WITHIN_RUNS, f"std of invokes is {100 * float(within.max()):.0f} % of the mean in {n_bad} of "
+                                   f"{within.size} run(s)")
+    if inconclusive:
+        why = sorted({str(r["error_message"]) for r in inconclusive if isinstance(r.get("error_message"), str)})
+        warn(INCONCLUSIVE, f"{len(inconclusive)} run(s) left out" + (f": {'; '.join(why[:2])}" if why else ""))
+    kept = sum(1 for r in ok if r.get("throttled") is True or r.get("throttled") is np.True_)
+    if kept:
+        warn(THROTTLED, f"{kept} run(s) measured while the device throttled, kept (--keep-throttled)")
+    if emulator:
+        warn(EMULATOR, "timings test plumbing only; they do not say which variant is faster on hardware")
     return out
+
+
+def _float(value: Any) -> float:
+    """A number, or NaN for None / NaN / pandas.NA."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _is_emulator(facts_json: Any) -> bool:

@@ -404,7 +404,7 @@ def _render_warnings(runs) -> None:  # type: ignore[no-untyped-def]
     latency = runs[runs["mode"] == "latency"]
     for (device, threads, variant), group in latency.groupby(["device", "threads", "variant"], observed=True):
         for message in stability_warnings(group, f"{device} {variant} t{threads}"):
-            render.warn(message)
+            render.warn(str(message))
 
 
 def _render_summary(store, campaign, result) -> None:  # type: ignore[no-untyped-def]

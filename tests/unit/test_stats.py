@@ -110,7 +110,7 @@ def test_run_median_is_the_harrell_davis_median_of_the_run_values():
     assert stats.run_median([np.nan], [np.nan]) is None
 
 
-def _frame(p50, status=None, std=None, emulator=False):
+def _frame(p50, status=None, std=None, emulator=False, throttled=None, error=None):
     n = len(p50)
     facts = json.dumps({"emulator": True}) if emulator else json.dumps({"emulator": None})
     return pd.DataFrame({
@@ -119,6 +119,8 @@ def _frame(p50, status=None, std=None, emulator=False):
         "mean_us": p50,
         "std_us": std or [0.01 * v for v in p50],
         "facts_json": [facts] * n,
+        "throttled": pd.array(throttled or [False] * n, dtype="boolean"),
+        "error_message": pd.array(error or [None] * n, dtype="string"),
     })
 
 
@@ -126,16 +128,44 @@ def test_stable_runs_have_no_warnings():
     assert stats.stability_warnings(_frame([1000.0, 1010.0, 990.0, 1005.0, 995.0]), "int8") == []
 
 
-def test_warnings_name_what_is_wrong():
-    w = stats.stability_warnings(_frame([1000.0, 1000.0, 1600.0]), "int8")
-    assert any(x.startswith("int8: too few runs: 3") for x in w)
-    assert any("unstable across runs" in x for x in w)
-    assert any("outlier run: its max is 60 % above" in x for x in w)
+def test_too_few_runs_is_below_min_runs():
+    four = stats.stability_warnings(_frame([1000.0, 1010.0, 990.0, 1005.0]), "int8")
+    assert [(w.kind, w.subject) for w in four] == [(stats.TOO_FEW_RUNS, "int8")]
+    assert str(four[0]) == "int8: too few runs: 4 (at least 5 give a usable interval)"
+    assert stats.MIN_RUNS == 5
+    assert stats.stability_warnings(_frame([1000.0, 1010.0, 990.0, 1005.0, 995.0])) == []
 
 
-def test_within_run_spread_throttled_and_emulator():
-    runs = _frame([1000.0] * 6, status=["ok"] * 5 + ["inconclusive"], std=[200.0] + [10.0] * 5, emulator=True)
-    w = stats.stability_warnings(runs, "fp32")
-    assert any("unstable within runs: std of invokes is 20 % of the mean in 1 of 5 run(s)" in x for x in w)
-    assert any("throttled: 1 run(s)" in x for x in w)
-    assert any(x.startswith("fp32: emulator") for x in w)
+def test_warnings_name_what_is_wrong_with_the_numbers():
+    w = stats.stability_warnings(_frame([1000.0, 1000.0, 1000.0, 1000.0, 1600.0]), "int8")
+    assert [x.kind for x in w] == [stats.UNSTABLE_ACROSS_RUNS, stats.OUTLIER_RUN]
+    assert all(x.subject == "int8" for x in w)
+    # the outlier is measured against the Harrell-Davis median of the runs, the median harness shows
+    med = float(stats.hd_median([1000.0] * 4 + [1600.0]))
+    assert str(w[1]) == f"int8: outlier run: its max is {100 * (1600 - med) / med:.0f} % above the median of the runs"
+    assert str(w[0]).startswith("int8: unstable across runs: std is 24 % of the mean")
+
+
+def test_spread_thresholds_are_pyperfs():
+    assert (stats.SPREAD_CV, stats.OUTLIER_OFF) == (0.10, 0.50)
+    at = stats.stability_warnings(_frame([1000.0] * 5, std=[100.0] * 5))
+    below = stats.stability_warnings(_frame([1000.0] * 5, std=[99.0] * 5))
+    assert [x.kind for x in at] == [stats.UNSTABLE_WITHIN_RUNS] and below == []
+
+
+def test_within_run_spread_inconclusive_throttled_and_emulator():
+    runs = _frame([1000.0] * 7, status=["ok"] * 6 + ["inconclusive"], std=[200.0] + [10.0] * 6, emulator=True,
+                  throttled=[True] + [False] * 5 + [True],
+                  error=[None] * 6 + ["throttled before the run: soft temperature limit"])
+    w = {x.kind: str(x) for x in stats.stability_warnings(runs, "fp32")}
+    assert w[stats.UNSTABLE_WITHIN_RUNS] == ("fp32: unstable within runs: std of invokes is 20 % of the mean in 1 "
+                                             "of 6 run(s)")
+    assert w[stats.INCONCLUSIVE] == ("fp32: inconclusive: 1 run(s) left out: throttled before the run: soft "
+                                     "temperature limit")
+    assert w[stats.THROTTLED].startswith("fp32: throttled: 1 run(s) measured while the device throttled, kept")
+    assert w[stats.EMULATOR].startswith("fp32: emulator: timings test plumbing only")
+
+
+def test_records_and_frames_give_the_same_warnings():
+    runs = _frame([1000.0, 1000.0, 1600.0], std=[200.0, 10.0, 10.0])
+    assert stats.stability_warnings(runs.to_dict("records"), "x") == stats.stability_warnings(runs, "x")
