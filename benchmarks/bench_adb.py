@@ -21,10 +21,10 @@ sys.path.insert(0, str(HERE.parent))
 
 from harness import load_results  # noqa: E402
 from harness.config import LOCAL_DEVICE, Device, RunOptions  # noqa: E402
-from harness.execute import execute_plan  # noqa: E402
+from harness.farm import DeviceSession, Job  # noqa: E402
 from harness.plan import build_plan  # noqa: E402
 from harness.prepare import resolve_models  # noqa: E402
-from harness.store import Store  # noqa: E402
+from harness.spec import RunSpec  # noqa: E402
 
 
 def overheads(store_root: Path, campaign: str) -> list[float]:
@@ -41,8 +41,9 @@ def measure(device: Device, root: Path, repeats: int) -> dict:
     name, files = resolve_models(model=None, example="tiny_cnn", variants=["fp32", "int8"])
     options = RunOptions(min_runs=5, min_s=0.05, warmup_runs=1, warmup_min_s=0.0)
     plan = build_plan([device.name], name, ["fp32", "int8"], [1], repeats, profile=False)
-    first = execute_plan(plan, campaign="first", store=Store(root), device=device, variants=files, options=options)
-    second = execute_plan(plan, campaign="second", store=Store(root), device=device, variants=files, options=options)
+    spec = RunSpec(options=options, lease=None)
+    first = DeviceSession(device, Job("first", str(root), files, tuple(plan), spec)).run()
+    second = DeviceSession(device, Job("second", str(root), files, tuple(plan), spec)).run()
     assert not first.failed and not second.failed, (first.failed, second.failed)
     ov = overheads(root, "first") + overheads(root, "second")
     runs = load_results(root).runs

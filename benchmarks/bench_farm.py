@@ -20,11 +20,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from harness.config import Device, RunOptions  # noqa: E402
-from harness.execute import RetryPolicy  # noqa: E402
-from harness.farm import run_farm  # noqa: E402
+from harness.farm import Job, run_farm  # noqa: E402
 from harness.plan import build_plan  # noqa: E402
 from harness.prepare import resolve_models  # noqa: E402
-from harness.store import Store  # noqa: E402
+from harness.spec import RetryPolicy, RunSpec  # noqa: E402
 
 SIZES = (1, 2, 4, 8, 16)
 MIN_SECS = 1.0
@@ -55,10 +54,10 @@ def main() -> dict:
         for n in SIZES:
             chosen = devices[:n]
             plan = build_plan([d.name for d in chosen], name, ["fp32", "int8"], [1], REPEATS, profile=False)
-            store = Store(Path(tmp) / f"store-{n}")
+            spec = RunSpec(options=options, retry=RetryPolicy(max_attempts=1), lease=None)
+            job = Job(f"n{n}", str(Path(tmp) / f"store-{n}"), files, tuple(plan), spec)
             c0, t0 = cpu_s(), time.perf_counter()
-            result = run_farm(chosen, plan, campaign=f"n{n}", store=store, variants=files, options=options,
-                              policy=RetryPolicy(max_attempts=1))
+            result = run_farm(chosen, job)
             wall, cpu = time.perf_counter() - t0, cpu_s() - c0
             assert result.ok, (result.failed, result.errors)
             rows.append({"devices": n, "runs": len(plan), "wall_s": wall, "controller_cpu_s": cpu})

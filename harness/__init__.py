@@ -1,7 +1,16 @@
 """harness: on-device profiling of TensorFlow Lite / LiteRT models.
 
-Public API: ``load_results(path) -> Results(runs, ops, samples)``.
-Heavy modules (pandas, tensorflow) load only when used, so importing harness stays instant.
+The Python API (what every `harness` command calls; see ``harness.api``):
+
+    harness.run(device=..., model=... | example=..., variants=..., threads=..., repeats=..., ...) -> Campaign
+    harness.compare(campaign, baseline=..., candidate=..., by="variant") -> pandas.DataFrame
+    harness.report(campaign, out="report.html") -> ReportFile
+    harness.summary(campaign) -> pandas.DataFrame
+    harness.open_campaign(name_or_path=None, results="results") -> Campaign
+    harness.load_results(path) -> Results(runs, ops, samples)
+
+Errors are those of ``harness.errors`` (bad input: ``UserError``). Heavy modules (pandas,
+tensorflow) load only when used, so importing harness stays instant.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
+    from harness.api import Campaign, ReportFile, compare, open_campaign, report, run, summary
     from harness.store import Results
 
 
@@ -21,4 +31,16 @@ def load_results(path: Any = None) -> Results:
     return _load(path)
 
 
-__all__ = ["__version__", "load_results"]
+_API = ("Campaign", "ReportFile", "compare", "open_campaign", "report", "run", "summary")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from harness import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")
+
+
+__all__ = ["Campaign", "ReportFile", "__version__", "compare", "load_results", "open_campaign", "report", "run",
+           "summary"]

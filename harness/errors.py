@@ -7,15 +7,19 @@
      │    ├── AmbiguousDeviceError a device name that matches several attached devices
      │    └── ModelError           a model path that is missing or not a model
      │         └── InvalidModelError   rejected by validation (names the file and the reason)
-     ├── TransportError            the device or the link to it failed (retryable)
+     ├── TransportError            the device or the link to it failed (retried: failure class "transport")
      │    └── DeadlineExceeded     a command ran past its deadline and was killed
+     ├── DeviceBusy                another controller holds the device's lease (with --busy skip)
      ├── RunnerError               the runner ran and reported a failure
      │    └── RuntimeMissing       the device lacks what the runner needs (Python, numpy, the binary)
      ├── ParseError                runner output lacks a field we need (field + excerpt)
      ├── ConversionError           the TensorFlow converter failed
      └── StoreError                the results store cannot be read or written
 
-Low-level errors are mapped at the boundary with ``raise X(...) from exc``.
+Low-level errors are mapped at the boundary with ``raise X(...) from exc``. Every error pickles
+with its message and attributes (a farm worker's error reaches the controller as itself), and a
+run's failure class is decided by the error's type (``failure_class``), so a new subclass of
+``TransportError`` is retried like its parent.
 """
 
 from __future__ import annotations
@@ -33,6 +37,17 @@ class HarnessError(Exception):
     @property
     def error_class(self) -> str:
         return type(self).__name__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # subclasses take other constructor arguments than their message: rebuild from both
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
+
+
+def _rebuild(cls: type[HarnessError], message: str, state: dict[str, Any]) -> HarnessError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class UserError(HarnessError):
@@ -96,6 +111,22 @@ class DeadlineExceeded(TransportError):
         self.timeout_s = timeout_s
 
 
+class DeviceBusy(HarnessError):
+    """Another controller holds the device's lease (and we did not, or could no longer, wait).
+    ``info`` is the lease as the device sees it (``harness.farm.lease.LeaseInfo``) or None."""
+
+    def __init__(self, device: str, info: Any = None, waited_s: float = 0.0) -> None:
+        self.device = device
+        self.info = info
+        self.holder = info.holder if info else None
+        self.seconds_left = info.seconds_left if info else None
+        self.expires_at = info.expires_at if info else None
+        self.waited_s = waited_s
+        who = f"held by {info.holder}, free in {info.seconds_left} s (device clock)" if info else "being taken"
+        waited = f" after waiting {waited_s:.0f} s" if waited_s else ""
+        super().__init__(f"{device} is busy{waited}: {who}. Wait for it (acquire with wait) or skip it.")
+
+
 class RunnerError(HarnessError):
     """``command`` is the device command's result (argv, exit code, stdout, stderr) when the
     runner ran but left no result to parse, so its raw output is still kept with the run."""
@@ -124,3 +155,30 @@ class ConversionError(HarnessError):
 
 class StoreError(HarnessError):
     pass
+
+
+def error_type(name: str | None) -> type[HarnessError] | None:
+    """The class of this tree called ``name`` (as runs record it in ``error_class``), or None for a
+    class the tree does not have (e.g. one the device-side runner reports, like ``InvokeError``)."""
+    if not name:
+        return None
+    todo: list[type[HarnessError]] = [HarnessError]
+    while todo:
+        cls = todo.pop()
+        if cls.__name__ == name:
+            return cls
+        todo.extend(cls.__subclasses__())
+    return None
+
+
+def failure_class(error: type[BaseException] | str | None, status: str) -> str | None:
+    """How a run that did not succeed is treated, by the type of its error: ``transport`` (the
+    device or the link failed: reconnect and retry), ``inconclusive`` (measured under bad
+    conditions: retry after a cool-down), ``invalid`` (the model or options: retrying cannot help),
+    or None for a good run. ``error`` is the exception type, or its name as a run records it."""
+    if status == "ok":
+        return None
+    if status == "inconclusive":
+        return "inconclusive"
+    cls = error_type(error) if isinstance(error, str) or error is None else error
+    return "transport" if cls is not None and issubclass(cls, TransportError) else "invalid"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ def parse_int_list(text: str, option: str) -> list[int]:
 
 
 def converted_cache(source: Path) -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    from harness.paths import cache_dir
+
     h = hashlib.sha256()
     if source.is_dir():
         for p in sorted(source.rglob("*")):
@@ -33,7 +33,7 @@ def converted_cache(source: Path) -> Path:
                 h.update(p.read_bytes())
     else:
         h.update(source.read_bytes())
-    return Path(base) / "harness" / "converted" / f"{source.stem}-{h.hexdigest()[:16]}"
+    return cache_dir("converted", f"{source.stem}-{h.hexdigest()[:16]}")
 
 
 def resolve_models(

@@ -36,9 +36,13 @@ RUNS: dict[str, str] = {
     "model_sha256": "str",
     "model_bytes": "int",
     "variant": "str",  # fp32 | fp16 | dynamic | int8 | mixed
-    "mode": "str",  # latency | profile
-    "threads": "int",
-    "delegate": "str",  # xnnpack | none (TFLite builtin kernels) | gpu | nnapi ...
+    "mode": "str",  # latency | profile | accuracy (as planned)
+    "threads": "int",  # as asked
+    "delegate": "str",  # xnnpack | none (TFLite builtin kernels) | gpu | nnapi ... (as asked)
+    "runner_mode": "str",  # what the runner says it did: a mismatch with the asked values is a warning
+    "runner_threads": "int",
+    "runner_delegate": "str",
+    "accuracy_on": "str",  # accuracy runs: device (the runner returned the outputs) | host (computed here)
     "repeat": "int",  # index of the repeat within the plan
     "plan_key": "str",  # the plan item this run is an attempt of
     "attempt": "int",  # 1 for the first attempt; retries land as <plan_key>~N

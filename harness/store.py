@@ -98,6 +98,33 @@ class Store:
             return []
         return sorted(p.name for p in self.root.iterdir() if (p / CAMPAIGN_FILE).is_file())
 
+    def resolve_campaign(self, campaign: str | None = None) -> str:
+        """The one campaign lookup: ``campaign`` checked against what the store holds (with close
+        names when it is not there), or the newest (campaign.json's ``created_at``) when None."""
+        from harness.errors import UserError
+
+        if not self.root.exists():
+            raise UserError(f"No results store at {self.root}. Run `harness run` first, or pass --results DIR.")
+        names = self.campaigns()
+        if not names:
+            raise UserError(f"No campaigns in {self.root}. Run `harness run` first, or pass --results DIR.")
+        if campaign is None:
+            return max(names, key=lambda n: (self._created_at(n), n))
+        if campaign not in names:
+            import difflib
+
+            close = difflib.get_close_matches(campaign, names, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else f" It has {', '.join(names[-5:])}."
+            raise UserError(f"No campaign {campaign!r} in {self.root}.{hint}")
+        return campaign
+
+    def _created_at(self, campaign: str) -> str:
+        try:
+            meta = self.read_campaign(campaign) or {}
+        except StoreError:
+            meta = {}
+        return str(meta.get("created_at") or "")
+
     # runs ----------------------------------------------------------------------------
     def run_dir(self, campaign: str, key: str) -> Path:
         if not key or "/" in key or key.startswith("."):
@@ -218,3 +245,11 @@ def load_results(path: str | os.PathLike[str] | None = None) -> Results:
         ops=schema.to_frame("ops", ops),
         samples=schema.to_frame("samples", samples),
     )
+
+
+def load_runs(path: str | os.PathLike[str] | None = None) -> Any:
+    """The ``runs`` frame alone of everything under ``path`` (no ops or samples frames)."""
+    base = DEFAULT_STORE if path is None else store_path(path)
+    if not base.exists():
+        raise StoreError(f"No results at {base}. Run `harness run` first, or pass --results DIR.")
+    return schema.to_frame("runs", [read_run(f)["run"] for f in Store(base).run_files(base)])

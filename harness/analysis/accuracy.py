@@ -68,12 +68,13 @@ def accuracy_table(root: Any, runs: Any) -> Any:
         reference = _outputs(root, ref_runs["run_id"].iloc[-1])
         for run in group.itertuples():
             outputs = _outputs(root, run.run_id)
-            where = run.notes if isinstance(run.notes, str) and "on this host" in run.notes else "device"
+            # runs from before the accuracy_on column said so in their notes
+            on_host = run.accuracy_on == "host" or (isinstance(run.notes, str) and "on this host" in run.notes)
             for name in sorted(reference):
                 if name not in outputs:
                     continue
                 m = metrics(outputs[name], reference[name])
                 rows.append({"campaign": campaign, "device": device, "variant": run.variant, "reference": REFERENCE,
                              "output": name, "samples": int(reference[name].shape[0]), **m,
-                             "computed_on": "host" if where != "device" else f"device ({run.runtime})"})
+                             "computed_on": "host" if on_host else f"device ({run.runtime})"})
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -35,28 +35,15 @@ def compare(
     import json
     import sys
 
-    from harness.analysis.compare import compare as run_compare
+    from harness import api
     from harness.errors import UserError
-    from harness.store import Store, load_results
 
     if fmt not in FORMATS:
         raise UserError(f"--format must be table, json or csv (got {fmt!r}).")
-    store = Store(results)
-    names = store.campaigns()
-    if not names:
-        raise UserError(f"No campaigns in {store.root}. Run `harness run` first, or pass --results DIR.")
-    if campaign is None:
-        campaign = _newest(store, names)
-    elif campaign not in names:
-        raise UserError(f"No campaign {campaign!r} in {store.root}; it has {', '.join(names)}.")
-    try:
-        thread_list = [int(t) for t in threads.split(",") if t.strip()] if threads else None
-    except ValueError as exc:
-        raise UserError(f"--threads must be comma-separated integers (got {threads!r}).") from exc
-    devices = [d.strip() for d in device.split(",") if d.strip()] if device else None
-    res = load_results(store.campaign_dir(campaign))
-    comps = run_compare(res, baseline=baseline, candidate=candidate, campaign=campaign, devices=devices,
-                        threads=thread_list, alpha=alpha, by=by, top=top, scale_ops=scale_ops)
+    found = api.open_campaign(campaign, results)
+    comps = api.comparisons(found, baseline=baseline, candidate=candidate, by=by, devices=device, threads=threads,
+                            alpha=alpha, top=top, scale_ops=scale_ops)
+    campaign = found.name
 
     if fmt == "json":
         sys.stdout.write(json.dumps([c.row() for c in comps], indent=1) + "\n")
@@ -79,14 +66,6 @@ def compare(
                 render.error(f"{c.candidate} is {100 * (c.ratio - 1):.1f} % slower than {c.baseline} on {c.device} "
                              f"({c.threads} thread(s)), above the {fail_if_slower:g} % gate.")
             raise typer.Exit(1)
-
-
-def _newest(store: object, names: list[str]) -> str:
-    def created(name: str) -> str:
-        meta = store.read_campaign(name) or {}  # type: ignore[attr-defined]
-        return str(meta.get("created_at") or "")
-
-    return max(names, key=lambda n: (created(n), n))
 
 
 def _render(campaign: str, comps: list) -> None:

@@ -78,9 +78,9 @@ def facts(
     import json
 
     from harness.config import load_inventory
-    from harness.execute import open_transport
     from harness.facts import collect_facts
     from harness.resolve import resolve_device
+    from harness.transport import open_transport
 
     device = resolve_device(load_inventory(inventory), name)
     with open_transport(device) as transport:
@@ -98,9 +98,9 @@ def provision(
     from harness.cli import render
     from harness.config import load_inventory
     from harness.errors import UserError
-    from harness.execute import open_transport
     from harness.resolve import resolve_device
     from harness.runners.runtime import provision as do_provision
+    from harness.transport import open_transport
 
     if offline and online:
         raise UserError("--offline and --online exclude each other.")
@@ -119,8 +119,8 @@ def _tune(name: str, op: str, inventory: str | None) -> None:
 
     from harness.cli import render
     from harness.config import load_inventory
-    from harness.execute import open_transport
     from harness.resolve import resolve_device
+    from harness.transport import open_transport
     from harness.tune import tune
 
     device = resolve_device(load_inventory(inventory), name)

@@ -35,9 +35,9 @@ def worker(
     import pandas as pd
 
     from harness.cli import render
-    from harness.cluster import reachability, resource_name, serve_worker
     from harness.config import LOCAL, load_inventory
     from harness.errors import UserError
+    from harness.farm.cluster import reachability, resource_name, serve_worker
     from harness.resolve import select_devices
 
     inv = load_inventory(inventory)

@@ -53,8 +53,8 @@ def _import(file: str, *, device: str, model: str | None, variant: str | None, r
     from harness import __version__, schema
     from harness.cli import render
     from harness.errors import ParseError, UserError
-    from harness.execute import now_iso
     from harness.parsers.benchmark_model import parse
+    from harness.records import now_iso
     from harness.store import Store
 
     path = Path(file)

@@ -24,19 +24,15 @@ def report(
     results: str = typer.Option("results", "--results", help="The results store (a folder or fsspec URL)."),
 ) -> None:
     import time
-    from pathlib import Path
 
-    from harness.analysis.report import build_report
+    from harness import api
     from harness.cli import render
-    from harness.fileio import atomic_write_bytes
 
     start = time.perf_counter()
-    rep = build_report(results, campaign, baseline=baseline, candidate=candidate)
-    path = Path(out)
-    atomic_write_bytes(path, rep.html.encode("utf-8"))
-    for line in rep.answer:
+    written = api.report(campaign, out=out, baseline=baseline, candidate=candidate, results=results)
+    for line in written.answer:
         render.info(line)
-    for note in rep.notes:
+    for note in written.notes:
         render.warn(note)
-    render.info(f"wrote {path} ({len(rep.html) / 1e3:.0f} kB, {rep.plots} plots, campaign {rep.campaign}) "
-                f"in {time.perf_counter() - start:.1f} s")
+    render.info(f"wrote {written.path} ({written.bytes / 1e3:.0f} kB, {written.plots} plots, campaign "
+                f"{written.campaign}) in {time.perf_counter() - start:.1f} s")

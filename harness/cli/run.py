@@ -1,4 +1,4 @@
-"""`harness run`: plan, validate, run on the device, land every run, print the summary."""
+"""`harness run`: parse the options, call ``harness.run`` with a live view, render the outcome."""
 
 from __future__ import annotations
 
@@ -107,283 +107,98 @@ def run(
         None, "--cluster", help="Run on the Dask cluster at ADDRESS, whose `harness farm worker`s own the devices."
     ),
 ) -> None:
-    import os
-
-    from harness.errors import UserError
-
-    if min_runs < 1 or warmup_runs < 0 or profile_runs < 1:
-        raise UserError("--min-runs and --profile-runs must be at least 1, --warmup-runs at least 0.")
-    if min_seconds < 0 or max_seconds <= 0 or max_seconds < min_seconds:
-        raise UserError("--min-seconds must be >= 0 and --max-seconds greater than it.")
-    if timeout <= 0:
-        raise UserError("--timeout must be positive.")
-    if max_attempts < 1 or reconnect_timeout < 0 or retry_cooldown < 0:
-        raise UserError("--max-attempts must be at least 1; --reconnect-timeout and --retry-cooldown at least 0.")
-    if inputs is not None and not os.path.isfile(inputs):
-        raise UserError(f"--inputs {inputs} does not exist; pass a .npz with one array per model input.")
-    if samples < 1:
-        raise UserError("--samples must be at least 1.")
-    if precision is not None:
-        from harness.precision import parse_precision
-
-        parse_precision(precision)
-        if max_time <= 0:
-            raise UserError("--max-time must be positive.")
-    if cooldown is not None and cooldown != "auto":
-        try:
-            if float(cooldown) < 0:
-                raise ValueError
-        except ValueError:
-            raise UserError(f"--cooldown takes seconds or 'auto' (got {cooldown!r}).") from None
-    if lease_ttl < 2:
-        raise UserError("--lease-ttl must be at least 2 seconds.")
-    if busy not in ("wait", "skip"):
-        raise UserError(f"--busy must be wait or skip (got {busy!r}).")
-    args = locals()
-    if resume:
-        args = _resumed_args(args)
-    _run(args)
-
-
-# what a campaign remembers of the command that started it (everything but where the store is)
-RESUMABLE = ("device", "all_devices", "runner", "delegate", "nnapi_accelerator", "big_cores", "model", "example",
-             "variants", "threads", "repeats", "profile", "kernels", "profile_kernels", "min_runs", "min_seconds",
-             "max_seconds", "warmup_runs", "profile_runs", "calibration", "inventory", "timeout", "max_attempts",
-             "reconnect_timeout", "retry_cooldown", "busy", "lease_ttl", "accuracy", "inputs", "samples",
-             "cooldown", "exclude_throttled", "precision", "max_time")
-
-
-def _resumed_args(args: dict[str, Any]) -> dict[str, Any]:
-    from harness.errors import UserError
-    from harness.store import Store
-
-    store = Store(args["results"])
-    meta = store.read_campaign(args["resume"])
-    if meta is None:
-        known = store.campaigns()
-        raise UserError(f"No campaign {args['resume']!r} in {store.root}" +
-                        (f"; it has {', '.join(known[-5:])}." if known else "."))
-    if "args" not in meta:
-        raise UserError(f"campaign {args['resume']} was made by an older harness that did not record its "
-                        "command; run it again with --campaign and the same options instead.")
-    resumed = {**args, **{k: meta["args"][k] for k in RESUMABLE if k in meta["args"]}}
-    resumed["campaign"] = args["resume"]
-    resumed["pinned_variants"] = meta["variants"]
-    resumed["pinned_model_name"] = meta["model_name"]
-    return resumed
-
-
-def _run(args: dict[str, Any]) -> None:
-    import os
-    import time
-
+    from harness import api
     from harness.cli import render
-    from harness.config import RUNNERS, RunOptions, load_inventory, parse_variants
     from harness.errors import UserError
-    from harness.execute import Control, RetryPolicy
-    from harness.plan import KERNELS, build_plan, builtin_skips
-    from harness.prepare import builtin_kernel_gaps, parse_int_list, pinned_models, resolve_models
-    from harness.resolve import select_devices
-    from harness.runners.benchmark_model import BenchmarkFlags
-    from harness.store import Store
 
-    inventory = load_inventory(args["inventory"])
-    devices = select_devices(inventory, args["device"], args["all_devices"])
-    if args.get("cluster"):
-        from harness.cluster import check_cluster
-
-        unnamed = [d.name for d in devices if d.name not in inventory.devices]
-        if unnamed:
-            raise UserError(f"--cluster runs devices by their inventory names (each worker owns its own); "
-                            f"{', '.join(unnamed)} has no entry: add it with `harness devices add` on the controller "
-                            "and on the worker that owns it.")
-
-        check_cluster(args["cluster"], [d.name for d in devices])  # before anything is written
-    runner = args["runner"]
-    if runner is not None and runner not in RUNNERS:
-        raise UserError(f"--runner must be one of {', '.join(RUNNERS)} (got {runner!r}).")
-    if args["delegate"] not in ("xnnpack", "none", "gpu", "nnapi"):
-        raise UserError(f"--delegate must be xnnpack, none, gpu or nnapi (got {args['delegate']!r}).")
-    uses_litert = [d.name for d in devices if (runner or d.default_runner) == "litert"]
-    if uses_litert and (args["delegate"] != "xnnpack" or args["big_cores"]):
-        raise UserError(f"--delegate and --big-cores apply to the benchmark_model runner; {', '.join(uses_litert)} "
-                        "use litert: there, use --kernels xnnpack|builtin.")
-    variants = parse_variants(args["variants"])
-    threads = parse_int_list(args["threads"], "--threads")
-    if args.get("pinned_variants"):
-        model_name, files = args["pinned_model_name"], pinned_models(args["pinned_variants"])
-    else:
-        model_name, files = resolve_models(
-            model=args["model"], example=args["example"], variants=variants,
-            calibration=args["calibration"], warn=render.warn,
-        )
-    profile_kernels = [k.strip() for k in args["profile_kernels"].split(",") if k.strip()]
-    if not profile_kernels or any(k not in KERNELS for k in profile_kernels):
-        raise UserError(f"--profile-kernels takes {', '.join(KERNELS)} (comma-separated), got "
-                        f"{args['profile_kernels']!r}.")
-    names = [d.name for d in devices]
-    no_builtin = builtin_kernel_gaps(files)  # ops only XNNPACK implements
-    plan = build_plan(names, model_name, list(files), threads, args["repeats"],
-                      profile=args["profile"], kernels=args["kernels"], profile_kernels=profile_kernels,
-                      accuracy=args["accuracy"] or bool(args["inputs"]), no_builtin=no_builtin)
-    skips = builtin_skips(list(files), profile=args["profile"], profile_kernels=profile_kernels,
-                          no_builtin=no_builtin)
-    for skip in skips:
-        render.warn(f"{model_name} {skip.variant}: no {skip.kernels}-kernel {skip.mode} runs: {skip.reason}.")
-    store = Store(args["results"])
-    where = names[0] if len(names) == 1 else f"{len(names)}devices"
-    campaign = args["campaign"] or f"{time.strftime('%Y%m%d-%H%M%S')}-{where}-{model_name}"
-    meta = _campaign_meta(campaign, names, model_name, files, args, plan, skips)
-    previous = store.read_campaign(campaign)
-    if previous is not None:
-        _check_resume(previous, meta)
-        render.info(f"resuming campaign {campaign}")
-    store.write_campaign(campaign, meta)
-    options = RunOptions(
-        warmup_runs=args["warmup_runs"], min_runs=args["min_runs"], min_s=args["min_seconds"],
-        max_s=args["max_seconds"], profile_runs=args["profile_runs"], timeout_s=args["timeout"],
-        samples=args["samples"], inputs_file=os.path.abspath(args["inputs"]) if args["inputs"] else None,
-    )
-    flags = BenchmarkFlags(delegate=args["delegate"], nnapi_accelerator=args["nnapi_accelerator"])
-    control = Control(cooldown_s=float(args["cooldown"]) if args["cooldown"] not in (None, "auto") else None,
-                      cooldown_auto=args["cooldown"] == "auto", exclude_throttled=args["exclude_throttled"])
-    policy = RetryPolicy(max_attempts=args["max_attempts"], reconnect_for_s=args["reconnect_timeout"],
-                         cooldown_s=args["retry_cooldown"])
-    runner_args = dict(runner=runner, runner_flags=flags, big_cores=args["big_cores"], policy=policy,
-                       lease=_lease_factory(args["busy"], args["lease_ttl"]), control=control)
-    started = time.monotonic()
-    result = _execute_with_progress(plan, campaign, store, devices, files, options, runner_args,
-                                    cluster=args.get("cluster"))
-    if args.get("precision"):
-        from harness.precision import half_widths, parse_precision, precise_enough
-        from harness.store import load_results
-
-        target, repeats = parse_precision(args["precision"]), args["repeats"]
-        while True:
-            widths = half_widths(load_results(store.campaign_dir(campaign)).runs)
-            widest = max((w for w in widths.values() if w is not None), default=None)
-            if precise_enough(widths, target):
-                render.info(f"precision reached with {repeats} repeats: every median within ±{100 * widest:.1f} %")
-                break
-            if time.monotonic() - started > args["max_time"] or not result.ok:
-                shown = "not yet computable" if widest is None else f"±{100 * widest:.1f} % at worst"
-                render.warn(f"--precision {args['precision']} not reached after {repeats} repeats ({shown}); "
-                            + ("a run failed." if not result.ok else "--max-time is up."))
-                break
-            repeats += max(2, repeats // 2)
-            plan = build_plan(names, model_name, list(files), threads, repeats, profile=args["profile"],
-                              kernels=args["kernels"], profile_kernels=profile_kernels,
-                              accuracy=args["accuracy"] or bool(args["inputs"]), no_builtin=no_builtin)
-            store.write_campaign(campaign, {**meta, "plan": [item.key for item in plan]})
-            render.info(f"precision: widest interval ±{'?' if widest is None else f'{100 * widest:.1f}'} %, "
-                        f"target ±{100 * target:g} %: going to {repeats} repeats")
-            result = _execute_with_progress(plan, campaign, store, devices, files, options, runner_args,
-                                            cluster=args.get("cluster"))
-    _render_summary(store, campaign, result)
-    if result.user_errors:  # options or set-up the user must fix: one line each, exit 2
-        for name, message in result.user_errors.items():
-            render.error(f"{name}: {message}")
-        raise typer.Exit(2)
-    if not result.ok:
+    args = {k: v for k, v in locals().items() if k not in ("api", "render", "UserError")}
+    with _Progress() as progress:
+        try:
+            campaign = api.run(**args, on_event=progress.on_event, on_device=progress.on_device,
+                               on_start=progress.on_start, warn=render.warn)
+        except UserError as exc:
+            ran = getattr(exc, "campaign", None)
+            if ran is None:
+                raise
+            progress.close()
+            _render_outcome(ran)  # the other devices' runs landed: show them, then what to fix (exit 2)
+            for name, error in ran.outcome.user_errors.items():
+                if error is not exc:
+                    render.error(f"{name}: {error}")
+            raise
+    for note in campaign.notes:
+        render.info(note)
+    _render_outcome(campaign)
+    if not campaign.ok:
         raise typer.Exit(1)
 
 
-def _lease_factory(busy: str, ttl_s: float):  # type: ignore[no-untyped-def]
-    """An acquired lease on a device (waited for, or DeviceBusy with --busy skip); execute_plan
-    keeps it across reconnects, confirms it after every run and releases it at the end."""
+class _Progress:
+    """The live view: one row per device (done / total, failed, elapsed, current run or state)."""
 
-    def lease(transport):  # type: ignore[no-untyped-def]
-        from harness.lease import DeviceLease
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        held = DeviceLease(transport, ttl_s=ttl_s)
-        held.acquire(wait=busy == "wait")
-        return held
+        from harness.cli import render
 
-    return lease
-
-
-def _campaign_meta(campaign: str, devices: list[str], model_name: str, files: dict[str, Any],
-                   args: dict[str, Any], plan: list[Any], skips: list[Any] | None = None) -> dict[str, Any]:
-    from harness import __version__
-    from harness.execute import now_iso
-
-    return {
-        "campaign": campaign,
-        "created_at": now_iso(),
-        "harness_version": __version__,
-        "devices": devices,
-        "model_name": model_name,
-        "variants": {v: {"path": str(m.path), "sha256": m.sha256, "bytes": m.bytes} for v, m in files.items()},
-        "options": {k: args[k] for k in ("threads", "repeats", "profile", "kernels", "profile_kernels", "min_runs",
-                                         "min_seconds",
-                                         "max_seconds", "warmup_runs", "profile_runs")},
-        "plan": [item.key for item in plan],
-        "skipped": [skip.to_dict() for skip in skips or []],  # runs left out on purpose, with the reason
-        "args": {k: args[k] for k in RESUMABLE},
-    }
-
-
-def _check_resume(previous: dict[str, Any], meta: dict[str, Any]) -> None:
-    from harness.errors import UserError
-
-    old = {v: d["sha256"] for v, d in previous.get("variants", {}).items()}
-    new = {v: d["sha256"] for v, d in meta["variants"].items()}
-    changed = sorted(v for v in old.keys() & new.keys() if old[v] != new[v])
-    if changed:
-        raise UserError(
-            f"campaign {meta['campaign']} measured other model files for {', '.join(changed)}; "
-            "resume it with the same model, or pass a new --campaign name."
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TextColumn("{task.fields[current]}"),
+            console=render.console(stderr=True), transient=False,
         )
-    meta["created_at"] = previous.get("created_at", meta["created_at"])
+        self.tasks: dict[str, Any] = {}
+        self.failed: dict[str, int] = {}
+        self._open = False
 
+    def __enter__(self) -> _Progress:
+        return self
 
-def _execute_with_progress(plan, campaign, store, devices, files, options, runner_args,  # type: ignore[no-untyped-def]
-                           cluster=None):
-    """The farm with a live view: one row per device (state, current run, done / failed / left);
-    in-process, or on the Dask cluster at ``cluster``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.text import Text
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-    from harness.cli import render
-    from harness.farm import run_farm
+    def close(self) -> None:
+        if self._open:
+            self.progress.stop()
+            self._open = False
 
-    totals = {d.name: sum(1 for i in plan if i.device == d.name) for d in devices}
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TextColumn("{task.fields[current]}"),
-        console=render.console(stderr=True), transient=False,
-    ) as progress:
-        tasks = {name: progress.add_task(name, total=total, current="connecting", failed=0)
-                 for name, total in totals.items()}
-        failed = dict.fromkeys(totals, 0)
+    def on_start(self, campaign: str, totals: dict[str, int]) -> None:
+        from rich.text import Text
 
-        def on_event(event):  # type: ignore[no-untyped-def]
-            item = event.item
-            task = tasks[item.device]
-            label = f"{item.variant} t{item.threads} {item.mode}/{item.kernels} r{item.repeat}"
-            if event.kind == "start":
-                progress.update(task, current=label)
-            elif event.kind in ("retry", "waiting"):
-                progress.update(task, current=f"{event.kind}: {label}")
-                progress.console.print(
-                    Text.assemble((event.kind, "yellow"), f" {item.device} {label}: {event.message}"))
-            else:
-                progress.advance(task)
-                if event.kind == "failed":
-                    failed[item.device] += 1
-                    progress.update(task, failed=failed[item.device])
-                    progress.console.print(Text.assemble(("failed", "red"), f" {item.device} {label}: {event.message}"))
+        if not self._open:
+            self.progress.start()
+            self._open = True
+        for name, total in totals.items():
+            if name in self.tasks:  # another round (adaptive repeats): its plan again, landed runs skipped
+                self.progress.reset(self.tasks[name], total=total, current="", failed=0)
+                self.failed[name] = 0
+                continue
+            self.tasks[name] = self.progress.add_task(Text(name), total=total, current="connecting", failed=0)
+            self.failed[name] = 0
 
-        def on_device(name, state, detail):  # type: ignore[no-untyped-def]
-            progress.update(tasks[name], current=state if not detail else f"{state}: {detail}"[:60])
+    def on_event(self, event: Any) -> None:
+        from rich.text import Text
 
-        if cluster:
-            from harness.cluster import run_on_cluster
+        item = event.item
+        task = self.tasks[item.device]
+        label = f"{item.variant} t{item.threads} {item.mode}/{item.kernels} r{item.repeat}"
+        if event.kind == "start":
+            self.progress.update(task, current=label)
+        elif event.kind in ("retry", "waiting"):
+            self.progress.update(task, current=f"{event.kind}: {label}")
+            self.progress.console.print(
+                Text.assemble((event.kind, "yellow"), f" {item.device} {label}: {event.message}"))
+        else:
+            self.progress.advance(task)
+            if event.kind == "failed":
+                self.failed[item.device] += 1
+                self.progress.update(task, failed=self.failed[item.device])
+                self.progress.console.print(
+                    Text.assemble(("failed", "red"), f" {item.device} {label}: {event.message}"))
 
-            return run_on_cluster(cluster, devices, plan, campaign=campaign, store=store, variants=files,
-                                  options=options, on_event=on_event, on_device=on_device, **runner_args)
-        return run_farm(devices, plan, campaign=campaign, store=store, variants=files, options=options,
-                        on_event=on_event, on_device=on_device, **runner_args)
+    def on_device(self, name: str, state: str, detail: str) -> None:
+        from rich.text import Text
+
+        self.progress.update(self.tasks[name], current=Text(state if not detail else f"{state}: {detail}"[:60]))
 
 
 def _pct(value) -> str:  # type: ignore[no-untyped-def]
@@ -396,7 +211,7 @@ def _db(value, variant: str) -> str:  # type: ignore[no-untyped-def]
     return "identical" if value is None else "" if value != value else f"{value:.1f}"
 
 
-def _render_warnings(runs) -> None:  # type: ignore[no-untyped-def]
+def _render_warnings(runs: Any) -> None:
     """Stability warnings on every result (spread, outliers, few runs, throttling, emulator)."""
     from harness.analysis.stats import stability_warnings
     from harness.cli import render
@@ -407,34 +222,30 @@ def _render_warnings(runs) -> None:  # type: ignore[no-untyped-def]
             render.warn(str(message))
 
 
-def _render_summary(store, campaign, result) -> None:  # type: ignore[no-untyped-def]
+def _render_outcome(campaign: Any) -> None:
+    """The summary table, the stability warnings, what did not land and why, the counts."""
     import pandas as pd
 
-    from harness.analysis.accuracy import accuracy_table
-    from harness.analysis.summary import summarize
     from harness.cli import render
-    from harness.store import load_results
 
-    results = load_results(store.campaign_dir(campaign))
-    table = summarize(results, campaign)
+    table = campaign.summary()
     if not table.empty:
         table["vs_fp32"] = table["vs_fp32"].map(lambda r: "" if r != r or r is None else f"{r:.2f}x")
-    acc = accuracy_table(store.root, results.runs)
-    if not acc.empty:  # the first output's accuracy against fp32, beside the speed
-        first = acc[acc["output"] == "output_0"].set_index(["device", "variant"])
-        table["top1_vs_fp32"] = [_pct(first["top1_agreement"].get((r.device, r.variant))) for r in table.itertuples()]
-        table["sqnr_db"] = [_db(first["sqnr_db"].get((r.device, r.variant), float("nan")), r.variant)
-                            for r in table.itertuples()]
-    render.table(table, title=f"campaign {campaign}")
-    _render_warnings(results.runs)
-    problems = [{"run / device": r.split("/", 1)[-1], "why": why} for r, why in result.failed]
-    problems += [{"run / device": name, "why": why} for name, why in {**result.errors, **result.busy}.items()]
-    problems += [{"run / device": name, "why": "see below"} for name in result.user_errors]
+        if "top1_vs_fp32" in table:
+            table["top1_vs_fp32"] = table["top1_vs_fp32"].map(_pct)
+            table["sqnr_db"] = [_db(v, variant) for v, variant in zip(table["sqnr_db"], table["variant"], strict=True)]
+    render.table(table, title=f"campaign {campaign.name}")
+    _render_warnings(campaign.results().runs)
+    outcome = campaign.outcome
+    problems = [{"run / device": r.split("/", 1)[-1], "why": why} for r, why in outcome.failed]
+    problems += [{"run / device": name, "why": str(error)} for name, error in outcome.errors.items()
+                 if name not in outcome.user_errors]
+    problems += [{"run / device": name, "why": "see below"} for name in outcome.user_errors]
     if problems:
         render.table(pd.DataFrame(problems), title="what did not land")
     render.info(
-        f"{len(result.landed)} runs landed, {len(result.failed)} failed, {len(result.skipped)} already there"
-        + (f", {len(result.errors)} device(s) could not run" if result.errors else "")
-        + (f", {len(result.busy)} device(s) busy (skipped)" if result.busy else "")
-        + f" -> {store.campaign_dir(campaign)}"
+        f"{len(outcome.landed)} runs landed, {len(outcome.failed)} failed, {len(outcome.skipped)} already there"
+        + (f", {len(outcome.device_errors)} device(s) could not run" if outcome.device_errors else "")
+        + (f", {len(outcome.busy)} device(s) busy (skipped)" if outcome.busy else "")
+        + f" -> {campaign.path}"
     )

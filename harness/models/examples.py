@@ -229,8 +229,9 @@ def _complete(folder: Path, name: str) -> dict[str, Path] | None:
 
 
 def cache_dir(name: str) -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "harness" / "examples" / f"{name}-{recipe_hash(name)}"
+    from harness.paths import cache_dir as harness_cache
+
+    return harness_cache("examples", f"{name}-{recipe_hash(name)}")
 
 
 def example_variants(name: str) -> dict[str, Path]:

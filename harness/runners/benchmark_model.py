@@ -15,7 +15,7 @@ from __future__ import annotations
 import posixpath
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Device, RunOptions
@@ -23,6 +23,7 @@ from harness.errors import ParseError, RunnerError, RuntimeMissing, TransportErr
 from harness.parsers.litert import ParsedRun
 from harness.runners.base import RunnerBase, RunnerOutput
 from harness.runners.diagnose import device_cause, failure_kind, next_step, one_line
+from harness.spec import BenchmarkFlags
 from harness.transport.base import Transport, in_fresh_folder, pull_bytes, push_cached
 
 PROFILE_NAME = "ops.csv"
@@ -46,18 +47,6 @@ def parse_help(text: str) -> ToolInfo:
         raise RunnerError("benchmark_model --help listed no flags; is this really benchmark_model?")
     family = "compiled_model" if "use_profiler" in flags or "use_npu" in flags else "classic"
     return ToolInfo(family=family, flags=flags)
-
-
-@dataclass(frozen=True)
-class BenchmarkFlags:
-    """The user-facing knobs of a benchmark_model run, beyond RunOptions."""
-
-    delegate: str = "xnnpack"  # xnnpack | none | gpu | nnapi
-    nnapi_accelerator: str | None = None
-    input_ranges: tuple[tuple[str, int, int], ...] = ()
-    peak_memory: bool = True
-    cpu_mask: str | None = None  # taskset mask (hex), e.g. from the big cluster
-    extra: tuple[str, ...] = field(default=())
 
 
 def big_core_mask(facts: dict[str, object]) -> str | None:

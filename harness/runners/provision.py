@@ -57,8 +57,9 @@ class ToolEntry:
 
 
 def tools_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "harness" / "tools" / "benchmark_model"
+    from harness.paths import cache_dir
+
+    return cache_dir("tools", "benchmark_model")
 
 
 def device_abi(facts: dict[str, object], transport: str) -> str | None:

@@ -226,7 +226,6 @@ def provision(transport: Transport, *, mode: str = "auto", wheel_cache: Path | N
 
 
 def _wheel_cache() -> Path:
-    import os
+    from harness.paths import cache_dir
 
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "harness" / "wheels"
+    return cache_dir("wheels")

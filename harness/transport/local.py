@@ -15,8 +15,9 @@ from harness.transport.base import CommandResult, ContextMixin
 
 
 def default_workdir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "harness" / "local-device"
+    from harness.paths import cache_dir
+
+    return cache_dir("local-device")
 
 
 class LocalTransport(ContextMixin):

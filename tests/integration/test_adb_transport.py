@@ -105,22 +105,21 @@ def test_harness_run_over_adb_with_the_litert_runner(adb_farm, harness_cli, tmp_
 
 
 def test_harness_run_over_adb_with_benchmark_model_pushes_nothing_twice(adb_farm, harness_cli, tmp_path):
-    from harness.execute import execute_plan
+    from harness.farm import DeviceSession, Job
     from harness.plan import build_plan
     from harness.prepare import resolve_models
-    from harness.store import Store
+    from harness.spec import RunSpec
 
     double = write_double(tmp_path / "benchmark_model")
     device = Device(name="emu0", transport="adb", serial=adb_farm.serials[0],
                     adb_server=f"127.0.0.1:{adb_farm.server_port}", runner="benchmark_model",
                     benchmark_model=str(double))
     name, files = resolve_models(model=None, example="tiny_cnn", variants=["fp32", "int8"])
-    options = RunOptions(min_runs=5, min_s=0.05, warmup_min_s=0.0)
-    first = execute_plan(build_plan(["emu0"], name, ["fp32", "int8"], [1], 1), campaign="a", store=Store(tmp_path),
-                         device=device, variants=files, options=options)
+    spec = RunSpec(options=RunOptions(min_runs=5, min_s=0.05, warmup_min_s=0.0), lease=None)
+    plan = tuple(build_plan(["emu0"], name, ["fp32", "int8"], [1], 1))
+    first = DeviceSession(device, Job("a", str(tmp_path), files, plan, spec)).run()
     assert not first.failed and first.bytes_pushed > 0
-    second = execute_plan(build_plan(["emu0"], name, ["fp32", "int8"], [1], 1), campaign="b",
-                          store=Store(tmp_path), device=device, variants=files, options=options)
+    second = DeviceSession(device, Job("b", str(tmp_path), files, plan, spec)).run()
     assert not second.failed and second.bytes_pushed == 0
     res = load_results(tmp_path)
     assert set(res.runs["runner"]) == {"benchmark_model"} and (res.runs["status"] == "ok").all()

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from harness.errors import TransportError
-from harness.lease import DeviceBusy, DeviceLease, LeaseInfo, _call, read_lease
+from harness.errors import DeviceBusy, TransportError
+from harness.farm.lease import DeviceLease, LeaseInfo, _call, read_lease
 from harness.transport.base import Transport
 
 REPO = Path(__file__).resolve().parents[2]

@@ -157,16 +157,16 @@ def test_provision_then_run_and_nothing_is_uploaded_twice(board, harness_cli, tm
     assert res.runs["facts_json"].str.contains('"glibc"').all()
     # the same plan again through the API: 0 bytes uploaded
     from harness.config import RunOptions, load_inventory
-    from harness.execute import execute_plan
+    from harness.farm import DeviceSession, Job
     from harness.plan import build_plan
     from harness.prepare import resolve_models
-    from harness.store import Store
+    from harness.spec import RunSpec
 
     device = load_inventory(inv).get("board")
     name, files = resolve_models(model=None, example="tiny_cnn", variants=["fp32", "int8"])
-    again = execute_plan(build_plan(["board"], name, ["fp32", "int8"], [1], 1, profile=False), campaign="again",
-                         store=Store(tmp_path / "r"), device=device, variants=files,
-                         options=RunOptions(min_runs=5, min_s=0.05, warmup_min_s=0.0))
+    plan = tuple(build_plan(["board"], name, ["fp32", "int8"], [1], 1, profile=False))
+    spec = RunSpec(options=RunOptions(min_runs=5, min_s=0.05, warmup_min_s=0.0))
+    again = DeviceSession(device, Job("again", str(tmp_path / "r"), files, plan, spec)).run()
     assert not again.failed and again.bytes_pushed == 0
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from harness.config import RunOptions
 from harness.errors import UserError
-from harness.runners.benchmark_model import BenchmarkFlags, big_core_mask, build_argv, parse_help
+from harness.runners.benchmark_model import big_core_mask, build_argv, parse_help
 from harness.runners.provision import device_abi
+from harness.spec import BenchmarkFlags
 
 HELP = Path(__file__).resolve().parent.parent / "data" / "benchmark_model" / "help.txt"  # a real TF 2.21 build
 # the flags the LiteRT CompiledModel tool registers (litert/tools/benchmark_litert_model.h) plus the

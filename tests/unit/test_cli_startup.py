@@ -81,6 +81,8 @@ def help_of(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 def test_every_listed_command_and_subcommand_shows_its_own_help(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.setattr(sys, "argv", ["harness"])  # the program name in "Usage: harness ..."
+    # click names the program after `python -m <package>` when __main__ is a package's (python -m pytest)
+    monkeypatch.setattr(sys.modules["__main__"], "__package__", None, raising=False)
     top = listed_commands(help_of(capsys))
     assert top == list(COMMANDS)
     seen = []

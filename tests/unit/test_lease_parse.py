@@ -1,11 +1,11 @@
-"""harness.lease: the pure parts (lease.sh's replies, targets, holder names, the busy message)."""
+"""harness.farm.lease: the pure parts (lease.sh's replies, targets, holder names, the busy message)."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError, HarnessError, ParseError
-from harness.lease import DeviceBusy, DeviceLease, LeaseInfo, default_holder, parse_reply, parse_target, script_text
+from harness.errors import ConfigError, DeviceBusy, HarnessError, ParseError
+from harness.farm.lease import DeviceLease, LeaseInfo, default_holder, parse_reply, parse_target, script_text
 from harness.transport.local import LocalTransport
 
 

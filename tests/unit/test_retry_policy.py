@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from harness.execute import RetryPolicy, attempt_key, failure_class, item_states
+from harness.errors import TransportError, failure_class
+from harness.farm.session import attempt_key, item_states
 from harness.plan import build_plan
+from harness.spec import RetryPolicy
 from harness.store import Store
 
 
@@ -14,6 +16,15 @@ def test_failure_classes():
     assert failure_class(None, "inconclusive") == "inconclusive"
     for cls in ("ModelLoadError", "CompileError", "ParseError", "UserError", "BenchmarkFailed", "DelegateError"):
         assert failure_class(cls, "failed") == "invalid"
+
+
+def test_retries_are_decided_by_type_not_by_name():
+    class LinkReset(TransportError):  # a new kind of transport failure is retried like its parent
+        pass
+
+    assert failure_class(LinkReset, "failed") == "transport"
+    assert failure_class("LinkReset", "failed") == "transport"  # as a landed run records it
+    assert failure_class(ValueError, "failed") == "invalid"
 
 
 def _land(store, item, attempt, status, error_class=None):
@@ -33,7 +44,7 @@ def test_item_states_from_the_store(tmp_path):
     _land(store, c, 1, "failed", "TransportError")      # one transport failure: to retry
     for n in (1, 2, 3):
         _land(store, d, n, "failed", "DeadlineExceeded")  # attempts used up
-    states = item_states(store, "c", [a, b, c, d, e], policy)
+    states = item_states(store, "c", [a, b, c, d, e], policy.max_attempts)
     assert (states[a.key].done, states[a.key].ok, states[a.key].attempts) == (True, True, 2)
     assert states[b.key].done and not states[b.key].ok
     assert not states[c.key].done and states[c.key].attempts == 1
@@ -43,7 +54,8 @@ def test_item_states_from_the_store(tmp_path):
 
 
 def test_auto_cooldown_waits_for_the_idle_temperature_and_is_bounded():
-    from harness.execute import Control, _cool_down
+    from harness.farm.session import cool_down as _cool_down
+    from harness.spec import Control
 
     temps = iter([45.0, 43.0, 40.5, 40.0])
     events = []

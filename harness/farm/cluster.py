@@ -4,7 +4,7 @@ per device with that resource, so each device's part of the plan runs on the hos
 one task at a time per device, and lands its runs in the shared store.
 
 Why one task per device, not one per run: the device's plan stays sequential and interleaved in
-one ``execute_plan`` (the same code as in-process), one lease and one facts read cover the whole
+one ``DeviceSession`` (the same code as in-process), one lease and one facts read cover the whole
 stay, retries by failure class and reconnection work as in-process, and a rescheduled task
 resumes from what landed (attempt keys), so nothing is run twice.
 
@@ -29,10 +29,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.config import Device, RunOptions
-from harness.errors import HarnessError, UserError
-from harness.execute import RetryPolicy, RunEvent
-from harness.farm import FarmResult
+from harness.config import Device
+from harness.errors import DeviceBusy, HarnessError, UserError
+from harness.farm.scheduler import FarmResult, OnDevice, as_harness_error
+from harness.farm.session import Execution, Job, RunEvent
+from harness.paths import cache_dir
 from harness.plan import ModelVariant, PlanItem
 
 RESOURCE_PREFIX = "device:"
@@ -125,8 +126,7 @@ def serve_worker(scheduler: str, devices: Sequence[str], *, name: str | None = N
 
 # model files: shipped by content, cached by content ------------------------------------------
 def model_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "harness" / "cluster-models"
+    return cache_dir("cluster-models")
 
 
 def materialise(sha256: str, data: bytes, cache: Path | None = None) -> Path:
@@ -155,17 +155,14 @@ def executor_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def device_task(device: Device, plan: Sequence[PlanItem], *, campaign: str, store_root: str,
-                models: Mapping[str, tuple[str, int, bytes]], options: RunOptions, runner: str | None,
-                runner_flags: Any, big_cores: bool, policy: RetryPolicy | None,
-                lease: Callable[[Any], Any] | None, topic: str, control: Any = None) -> tuple[str, Any]:
-    """On the worker: materialise the models, run this device's part of the plan with
-    ``execute_plan``, land into ``store_root``. Returns ``("ok", Execution)``, ``("busy", why)``
-    or ``("error", why)`` (never raises a HarnessError: those may not unpickle on the controller)."""
+def device_task(device: Device, job: Job, models: Mapping[str, tuple[str, int, bytes]],
+                topic: str) -> Execution:
+    """On the worker: materialise the models, run this device's part of ``job`` in a
+    ``DeviceSession``, land into the job's store. Errors are raised as they are (they pickle
+    with their type and message), with the worker named."""
     from distributed import get_worker
 
-    from harness.execute import execute_plan
-    from harness.store import Store
+    from harness.farm.session import DeviceSession
 
     worker = get_worker()
     where = f"{worker.name} ({executor_name()})"
@@ -181,20 +178,12 @@ def device_task(device: Device, plan: Sequence[PlanItem], *, campaign: str, stor
               "message": event.message})
 
     send({"kind": "device", "device": device.name, "state": "running", "detail": f"on {where}"})
+    variants = {v: ModelVariant(v, materialise(sha, data), sha, size) for v, (sha, size, data) in models.items()}
     try:
-        variants = {v: ModelVariant(v, materialise(sha, data), sha, size) for v, (sha, size, data) in models.items()}
-        execution = execute_plan(plan, campaign=campaign, store=Store(store_root), device=device, variants=variants,
-                                 options=options, runner=runner, runner_flags=runner_flags, big_cores=big_cores,
-                                 policy=policy, lease=lease, control=control, on_event=on_event)
+        return DeviceSession(device, dataclasses.replace(job, variants=variants), on_event=on_event).run()
     except HarnessError as exc:
-        from harness.lease import DeviceBusy
-
-        if isinstance(exc, DeviceBusy):
-            return "busy", f"{exc} (on {where})"
-        if isinstance(exc, UserError):
-            return "user-error", f"{exc} (on {where})"
-        return "error", f"{exc.error_class}: {exc} (on {where})"
-    return "ok", execution
+        exc.args = (f"{exc} (on {where})",)
+        raise
 
 
 # the controller side ---------------------------------------------------------------------------
@@ -246,37 +235,21 @@ def is_url(root: str) -> bool:
     return "://" in root
 
 
-def run_on_cluster(
-    address: str,
-    devices: Sequence[Device],
-    plan: Sequence[PlanItem],
-    *,
-    campaign: str,
-    store: Any,
-    variants: Mapping[str, ModelVariant],
-    options: RunOptions,
-    runner: str | None = None,
-    runner_flags: Any = None,
-    big_cores: bool = False,
-    policy: RetryPolicy | None = None,
-    control: Any = None,
-    lease: Callable[[Any], Any] | None = None,
-    on_event: Callable[[RunEvent], None] | None = None,
-    on_device: Callable[[str, str, str], None] | None = None,
-    lost_grace_s: float = 30.0,
-) -> FarmResult:
+def run_on_cluster(address: str, devices: Sequence[Device], job: Job, *,
+                   on_event: Callable[[RunEvent], None] | None = None, on_device: OnDevice | None = None,
+                   lost_grace_s: float = 30.0) -> FarmResult:
     """``run_farm`` on a Dask cluster: one task per device, pinned by its ``device:<name>``
     resource. Fails fast (UserError) when no worker advertises one of ``devices``; a device whose
     workers all leave while its task waits is given up after ``lost_grace_s``."""
     say = on_device or (lambda name, state, detail: None)
     emit = on_event or (lambda e: None)
-    root = str(store.root)
+    root = job.store_root
     if not is_url(root):
         root = os.path.abspath(root)  # the workers resolve it, not this folder
     client = connect(address)
     try:
         have = _require_devices(client, address, [d.name for d in devices])
-        topic = f"harness-{campaign}-{uuid.uuid4().hex[:8]}"
+        topic = f"harness-{job.campaign}-{uuid.uuid4().hex[:8]}"
 
         def handler(event: tuple[float, dict[str, Any]]) -> None:
             msg = event[1]
@@ -290,18 +263,17 @@ def run_on_cluster(
         # data dies with the worker that holds it, and so would every task waiting on it; a task's result
         # is recomputed (from the bytes the scheduler keeps) on whichever worker needs it next
         models = {}
-        for name, v in variants.items():
+        for name, v in job.variants.items():
             future = client.submit(_model_bytes, Path(v.path).read_bytes(), key=f"harness-model-{v.sha256}",
                                    pure=False)
             models[name] = (v.sha256, v.bytes, future)
+        shipped = dataclasses.replace(job, store_root=root, variants={})  # the worker makes its own paths
         futures = {}
         for device in devices:
-            mine = [item for item in plan if item.device == device.name]
+            mine = dataclasses.replace(shipped, plan=tuple(job.items_for(device.name)))
             say(device.name, "queued", f"on {', '.join(have[device.name])}")
             futures[device.name] = client.submit(
-                device_task, device, mine, campaign=campaign, store_root=root, models=models, options=options,
-                runner=runner, runner_flags=runner_flags, big_cores=big_cores, policy=policy, lease=lease,
-                control=control, topic=topic, resources={resource_name(device.name): 1}, pure=False,
+                device_task, device, mine, models, topic, resources={resource_name(device.name): 1}, pure=False,
                 key=f"harness-{device.name}-{uuid.uuid4().hex[:8]}",
             )
         return _gather(client, futures, say, lost_grace_s)
@@ -321,21 +293,14 @@ def _gather(client: Any, futures: dict[str, Any], say: Callable[[str, str, str],
                 continue
             del pending[name]
             try:
-                status, value = future.result()
-            except Exception as exc:  # KilledWorker, a bug in the task, ...
-                status, value = "error", f"{type(exc).__name__}: {exc}"
-            if status == "ok":
-                result.executions[name] = value
-                say(name, "done", f"{len(value.landed)} landed, {len(value.failed)} failed")
-            elif status == "busy":
-                result.busy[name] = value
-                say(name, "busy", value)
-            elif status == "user-error":
-                result.user_errors[name] = value
-                say(name, "error", value)
-            else:
-                result.errors[name] = value
-                say(name, "error", value)
+                execution = future.result()
+            except Exception as exc:  # the device's error as it was raised; KilledWorker, a bug, ...
+                error = as_harness_error(exc)
+                result.errors[name] = error
+                say(name, "busy" if isinstance(error, DeviceBusy) else "error", str(error))
+                continue
+            result.executions[name] = execution
+            say(name, "done", f"{len(execution.landed)} landed, {len(execution.failed)} failed")
         now = time.monotonic()
         if pending and now - last_check > 2.0:
             last_check = now
@@ -348,7 +313,7 @@ def _gather(client: Any, futures: dict[str, Any], say: Callable[[str, str, str],
                 if now - since > lost_grace_s:
                     pending.pop(name).cancel()
                     why = f"no worker advertises {resource_name(name)} any more (its worker left or died)"
-                    result.errors[name] = why
+                    result.errors[name] = HarnessError(why)
                     say(name, "error", why)
         time.sleep(0.1)
     return result

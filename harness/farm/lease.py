@@ -29,28 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import ConfigError, HarnessError, ParseError, TransportError
+from harness.errors import ConfigError, DeviceBusy, HarnessError, ParseError, TransportError
 from harness.resources import device_script
 from harness.transport.base import Transport
 
 LEASE_DIR = "lease"
 HOLDER_RE = re.compile(r"[A-Za-z0-9._:@+=-]{1,200}")
 EXIT_BUSY, EXIT_LOST = 3, 4
-
-
-class DeviceBusy(HarnessError):
-    """Another controller holds the device's lease (and we did not, or could no longer, wait)."""
-
-    def __init__(self, device: str, info: LeaseInfo | None, waited_s: float = 0.0) -> None:
-        self.device = device
-        self.info = info
-        self.holder = info.holder if info else None
-        self.seconds_left = info.seconds_left if info else None
-        self.expires_at = info.expires_at if info else None
-        self.waited_s = waited_s
-        who = f"held by {info.holder}, free in {info.seconds_left} s (device clock)" if info else "being taken"
-        waited = f" after waiting {waited_s:.0f} s" if waited_s else ""
-        super().__init__(f"{device} is busy{waited}: {who}. Wait for it (acquire with wait) or skip it.")
 
 
 @dataclass(frozen=True)
