@@ -16,7 +16,7 @@ help:
 	@echo "make setup      the Debian packages the tests need (as root), then .venv with harness and everything"
 	@echo "make test       lint, then the whole test suite (fast tier, then the slow tiers)"
 	@echo "make test-fast  lint, then unit tests and quick integration tests (minutes)"
-	@echo "make lint       ruff"
+	@echo "make lint       ruff, and mypy over harness/ (strict on its core)"
 	@echo "make bench      benchmarks of the harness itself -> BENCHMARKS.md numbers"
 
 $(PY):
@@ -43,6 +43,7 @@ test-fast: lint
 
 lint: $(PY)
 	$(VENV)/bin/ruff check harness device_scripts tests benchmarks
+	$(VENV)/bin/mypy
 
 bench: $(PY)
 	$(PY) benchmarks/run_all.py

@@ -279,7 +279,7 @@ def add_device(
         raise ConfigError(f"Cannot read inventory {target}: {exc}") from exc
     except tomlkit.exceptions.TOMLKitError as exc:
         raise ConfigError(f"Inventory {target} is not valid TOML: {exc}; fix it before adding devices.") from exc
-    devices = doc.get("devices")
+    devices: Any = doc.get("devices")
     if devices is None:
         devices = tomlkit.table(is_super_table=True)
         doc.add("devices", devices)

@@ -86,11 +86,11 @@ def resolve_models(
         lacking = [v for v in variants if v not in available]
         if lacking:
             raise ModelError(f"Example {name!r} has no {', '.join(lacking)} variant.")
-    out: dict[str, ModelVariant] = {}
+    validated: dict[str, ModelVariant] = {}
     for variant, path in files.items():
         info = infos.get(path) or validate_model(path)
-        out[variant] = ModelVariant(variant, path.resolve(), info.sha256, info.bytes)
-    return name, out
+        validated[variant] = ModelVariant(variant, path.resolve(), info.sha256, info.bytes)
+    return name, validated
 
 
 

@@ -89,7 +89,8 @@ class Store:
         if not path.exists():
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return meta
         except (OSError, json.JSONDecodeError) as exc:
             raise StoreError(f"cannot read {path}: {exc}") from exc
 
@@ -131,6 +132,14 @@ class Store:
             raise StoreError(f"invalid run key {key!r}")
         return self.campaign_dir(campaign) / "runs" / key
 
+    def run_file(self, campaign: str, key: str) -> Path:
+        """The landed run's record (run.json)."""
+        return self.run_dir(campaign, key) / RUN_FILE
+
+    def raw_path(self, campaign: str, key: str, name: str) -> Path:
+        """A raw file the runner left with a landed run (``raw/<name>``)."""
+        return self.run_dir(campaign, key) / "raw" / name
+
     def has_run(self, campaign: str, key: str) -> bool:
         return (self.run_dir(campaign, key) / RUN_FILE).is_file()
 
@@ -162,7 +171,8 @@ class Store:
         body["samples"] = [schema.check_record("samples", r) for r in body.get("samples", [])]
         body["schema_version"] = schema.SCHEMA_VERSION
         if not _is_local(final):
-            return self._land_remote(final, body, raw_files or {})
+            landed: Path = self._land_remote(final, body, raw_files or {})
+            return landed
         parent = final.parent
         parent.mkdir(parents=True, exist_ok=True)
         incoming = Path(tempfile.mkdtemp(prefix=f".incoming-{key}-", dir=parent))
@@ -219,7 +229,7 @@ def read_run(path: Path) -> dict[str, Any]:
             f"{path} has schema version {version}; this harness reads {schema.SCHEMA_VERSION}. "
             "Upgrade harness (or migrate the store) to read it."
         )
-    return doc
+    return dict(doc)
 
 
 def load_results(path: str | os.PathLike[str] | None = None) -> Results:

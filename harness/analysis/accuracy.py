@@ -44,8 +44,10 @@ def metrics(candidate: Any, reference: Any) -> dict[str, float | None]:
 def _outputs(root: Any, run_id: str) -> dict[str, Any]:
     import numpy as np
 
+    from harness.store import Store
+
     campaign, key = run_id.split("/", 1)
-    path = root / campaign / "runs" / key / "raw" / "outputs.npz"
+    path = Store(root).raw_path(campaign, key, "outputs.npz")
     try:
         with np.load(io.BytesIO(path.read_bytes())) as data:
             return {k: data[k] for k in data.files}

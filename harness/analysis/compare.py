@@ -135,6 +135,7 @@ class Comparison:
             text = (f"{where}, {self.candidate} took {self.ratio:.2f}x the time of {self.baseline} "
                     f"({self.n_baseline} vs {self.n_candidate} run(s): interval cannot be computed)")
         elif self.verdict == stats.FASTER:
+            assert self.ci_low is not None and self.ci_high is not None  # a verdict needs the interval
             text = (f"{where}, {self.candidate} is {1 / self.ratio:.2f}x faster than {self.baseline} "
                     f"({cl} {1 / self.ci_high:.2f}-{1 / self.ci_low:.2f}, p={self.p_value:.2g})")
         elif self.verdict == stats.SLOWER:

@@ -105,35 +105,6 @@ def default_pair(variants: Sequence[str]) -> tuple[str | None, str | None]:
     return vs[0], vs[1]
 
 
-def newest_campaign(store: Any) -> str:
-    """The campaign created last (campaign.json's created_at), among those the store holds."""
-    names = store.campaigns()
-    if not names:
-        raise UserError(f"No campaigns in {store.root}. Run `harness run` first, or pass --results DIR.")
-
-    def created(name: str) -> str:
-        try:
-            meta = store.read_campaign(name) or {}
-        except HarnessError:
-            meta = {}
-        return str(meta.get("created_at") or "")
-
-    return max(names, key=lambda n: (created(n), n))
-
-
-def resolve_campaign(store: Any, campaign: str | None) -> str:
-    if campaign is None:
-        return newest_campaign(store)
-    names = store.campaigns()
-    if campaign not in names:
-        import difflib
-
-        close = difflib.get_close_matches(campaign, names, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else " `harness results list` shows them."
-        raise UserError(f"No campaign {campaign!r} in {store.root}.{hint}")
-    return campaign
-
-
 # --- numbers ---------------------------------------------------------------------------------
 
 
@@ -544,7 +515,7 @@ def plot_pareto(acc: Any, groups: Sequence[LatencyGroup], titles: dict[str, str]
     fig = _figure(9.5, 3.9 * len(devices))
     axes = fig.subplots(len(devices), 1, squeeze=False)[:, 0]
     for ax, device in zip(axes, devices, strict=True):
-        lat = {}
+        lat: dict[str, Any] = {}
         for g in groups:
             if g.device == device:
                 lat.setdefault(g.variant, []).append(g.median_ms)
@@ -664,7 +635,7 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
     store = Store(results_root)
     if not store.root.exists():
         raise UserError(f"No results store at {store.root}. Run `harness run` first, or pass --results DIR.")
-    campaign = resolve_campaign(store, campaign)
+    campaign = store.resolve_campaign(campaign)
     meta = store.read_campaign(campaign) or {}
     res = load_results(store.campaign_dir(campaign))
     runs = res.runs
@@ -712,7 +683,7 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
     head_title = f"{model}: which variant?" if model else f"campaign {campaign}"
     how = ("Ratios of median latency over process-level runs (Harrell-Davis) with 95 % BCa bootstrap intervals; "
            "details below." if comps else "Medians over process-level runs (Harrell-Davis); details below.")
-    page = (
+    html = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(head_title)} · harness report</title><style>{CSS}</style></head><body>"
@@ -721,7 +692,7 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
         '<div class="answer" id="answer">' + "".join(f"<p>{e(s)}</p>" for s in answer)
         + f'<p class="how">{e(how)}</p></div>' + "".join(parts) + "</main></body></html>\n"
     )
-    return Report(page, campaign, baseline, candidate, answer, plots, notes)
+    return Report(html, campaign, baseline, candidate, answer, plots, notes)
 
 
 def model_name(meta: dict[str, Any], runs: Any) -> str:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,6 +255,7 @@ UNSTABLE_WITHIN_RUNS = "unstable within runs"
 INCONCLUSIVE = "inconclusive"
 THROTTLED = "throttled"
 EMULATOR = "emulator"
+NOT_AS_ASKED = "not as asked"
 
 
 @dataclass(frozen=True)
@@ -317,9 +318,28 @@ def stability_warnings(runs: Any, subject: str = "") -> list[StabilityWarning]:
     kept = sum(1 for r in ok if r.get("throttled") is True or r.get("throttled") is np.True_)
     if kept:
         warn(THROTTLED, f"{kept} run(s) measured while the device throttled, kept (--keep-throttled)")
+    mismatched = _not_as_asked(ok)
+    if mismatched:
+        warn(NOT_AS_ASKED, f"the runner reported {mismatched}")
     if emulator:
         warn(EMULATOR, "timings test plumbing only; they do not say which variant is faster on hardware")
     return out
+
+
+def _not_as_asked(runs: Sequence[Mapping[str, Any]]) -> str:
+    """What runners reported doing other than what was asked (threads, delegate, mode), e.g. a
+    benchmark_model build that ignored --num_threads; "" when every run did as asked."""
+    seen: dict[str, set[str]] = {}
+    for r in runs:
+        for column in ("threads", "delegate", "mode"):
+            asked, reported = r.get(column), r.get(f"runner_{column}")
+            if _known(asked) and _known(reported) and str(reported) != str(asked):
+                seen.setdefault(column, set()).add(f"{reported} (asked {asked})")
+    return "; ".join(f"{column} {', '.join(sorted(values))}" for column, values in seen.items())
+
+
+def _known(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value)) and str(value) not in ("<NA>", "")
 
 
 def _float(value: Any) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 app = typer.Typer(help="Look at the results store: list, show, export.", no_args_is_help=True)
@@ -52,12 +54,7 @@ def show(
 
     store = Store(results)
     campaign, _, key = what.partition("/")
-    if campaign not in store.campaigns():
-        import difflib
-
-        close = difflib.get_close_matches(campaign, store.campaigns(), n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else " `harness results list` shows them."
-        raise UserError(f"No campaign {campaign!r} in {store.root}.{hint}")
+    campaign = store.resolve_campaign(campaign)
     if not key:
         res = load_results(store.campaign_dir(campaign))
         render.table(summarize(res, campaign), title=f"campaign {campaign}")
@@ -113,8 +110,8 @@ def export(
     if fmt == "parquet" and not out:
         raise UserError("parquet is binary: name a file with --out FILE.parquet.")
     store = Store(results)
-    if campaign and campaign not in store.campaigns():
-        raise UserError(f"No campaign {campaign!r} in {store.root}; `harness results list` shows them.")
+    if campaign:
+        campaign = store.resolve_campaign(campaign)
     path = store.campaign_dir(campaign) if campaign else store.root
     frame = getattr(load_results(path), table)
     if fmt == "parquet":
@@ -153,8 +150,8 @@ def query(
     store = Store(results)
     if not store.root.exists():
         raise UserError(f"No results store at {store.root}. Run `harness run` first, or pass --results DIR.")
-    if campaign is not None and campaign not in store.campaigns():
-        raise UserError(f"No campaign {campaign!r} in {store.root}; `harness results list` shows them.")
+    if campaign is not None:
+        campaign = store.resolve_campaign(campaign)
     res = load_results(store.campaign_dir(campaign) if campaign else store.root)
     if res.runs.empty:
         raise UserError(f"No runs in {store.root}{f' (campaign {campaign})' if campaign else ''}: nothing to query. "
@@ -170,7 +167,7 @@ def query(
         render.table(frame)
 
 
-def run_query(sql: str, res: object) -> object:
+def run_query(sql: str, res: Any) -> Any:
     """The result of ``sql`` as a pandas frame; the frames are registered as views in an in-memory
     DuckDB. DuckDB's own message (first line) becomes a UserError."""
     import duckdb

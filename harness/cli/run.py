@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -114,22 +115,22 @@ def run(
     args = {k: v for k, v in locals().items() if k not in ("api", "render", "UserError")}
     with _Progress() as progress:
         try:
-            campaign = api.run(**args, on_event=progress.on_event, on_device=progress.on_device,
-                               on_start=progress.on_start, warn=render.warn)
+            ran = api.run(**args, on_event=progress.on_event, on_device=progress.on_device,
+                          on_start=progress.on_start, warn=render.warn)
         except UserError as exc:
-            ran = getattr(exc, "campaign", None)
-            if ran is None:
+            partly = getattr(exc, "campaign", None)
+            if partly is None:
                 raise
             progress.close()
-            _render_outcome(ran)  # the other devices' runs landed: show them, then what to fix (exit 2)
-            for name, error in ran.outcome.user_errors.items():
+            _render_outcome(partly)  # the other devices' runs landed: show them, then what to fix (exit 2)
+            for name, error in partly.outcome.user_errors.items():
                 if error is not exc:
                     render.error(f"{name}: {error}")
             raise
-    for note in campaign.notes:
+    for note in ran.notes:
         render.info(note)
-    _render_outcome(campaign)
-    if not campaign.ok:
+    _render_outcome(ran)
+    if not ran.ok:
         raise typer.Exit(1)
 
 
@@ -161,7 +162,7 @@ class _Progress:
             self.progress.stop()
             self._open = False
 
-    def on_start(self, campaign: str, totals: dict[str, int]) -> None:
+    def on_start(self, campaign: str, totals: Mapping[str, int]) -> None:
         from rich.text import Text
 
         if not self._open:
@@ -172,7 +173,8 @@ class _Progress:
                 self.progress.reset(self.tasks[name], total=total, current="", failed=0)
                 self.failed[name] = 0
                 continue
-            self.tasks[name] = self.progress.add_task(Text(name), total=total, current="connecting", failed=0)
+            self.tasks[name] = self.progress.add_task(Text(name), total=total, current="connecting",  # type: ignore[arg-type]
+                                                      failed=0)
             self.failed[name] = 0
 
     def on_event(self, event: Any) -> None:
@@ -201,11 +203,11 @@ class _Progress:
         self.progress.update(self.tasks[name], current=Text(state if not detail else f"{state}: {detail}"[:60]))
 
 
-def _pct(value) -> str:  # type: ignore[no-untyped-def]
+def _pct(value: Any) -> str:
     return "" if value is None or value != value else f"{100 * value:.1f} %"
 
 
-def _db(value, variant: str) -> str:  # type: ignore[no-untyped-def]
+def _db(value: Any, variant: str) -> str:
     if variant == "fp32":
         return "ref"
     return "identical" if value is None else "" if value != value else f"{value:.1f}"

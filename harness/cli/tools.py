@@ -18,12 +18,14 @@ def add(
                                       "the device from --help)."),
 ) -> None:
     """Add a benchmark_model binary to the host's cache (content-addressed by sha256)."""
+    from pathlib import Path
+
     from harness.errors import UserError
     from harness.runners.provision import ToolCache
 
     if tool != "benchmark_model":
         raise UserError(f"Unknown tool {tool!r}; harness manages benchmark_model.")
-    entry = ToolCache().add(abi, path, version=version, family=family)
+    entry = ToolCache().add(abi, Path(path), version=version, family=family)
     typer.echo(f"added benchmark_model for {entry.abi}: sha256 {entry.sha256[:16]}..., {entry.bytes} bytes")
 
 

@@ -98,7 +98,7 @@ def serve_worker(scheduler: str, devices: Sequence[str], *, name: str | None = N
 
     from distributed import Worker
 
-    resources = {resource_name(d): 1 for d in devices}
+    resources = {resource_name(d): 1.0 for d in devices}
 
     async def main() -> None:
         worker = Worker(scheduler, name=name, nthreads=nthreads or max(1, len(devices)), resources=resources,

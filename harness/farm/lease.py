@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from harness.errors import ConfigError, DeviceBusy, HarnessError, ParseError, TransportError
 from harness.resources import device_script
@@ -55,6 +55,28 @@ class LeaseInfo:
     @property
     def live(self) -> bool:
         return self.device_now < self.expires_at
+
+
+@runtime_checkable
+class Lease(Protocol):
+    """What a device session needs of a lease (``DeviceLease`` is the one harness uses; a test or
+    another locking scheme can bring its own)."""
+
+    lost: bool  # a renewal found the lease taken: the run in flight was not exclusive
+    lost_to: LeaseInfo | None
+
+    def acquire(self, *, wait: bool = True, timeout_s: float | None = None,
+                on_wait: Callable[[LeaseInfo | None], Any] | None = None) -> None:
+        """Take it; raise DeviceBusy when it is held and not waited for."""
+
+    def confirm(self) -> bool:
+        """Still ours? (False once lost.)"""
+
+    def rebind(self, transport: Transport) -> None:
+        """Go on over a new connection to the same device."""
+
+    def release(self) -> None:
+        """Free it if it is still ours."""
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,20 @@ import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config import Device, RunOptions
 from harness.errors import HarnessError, StoreError, TransportError, failure_class
 from harness.facts import throttling
 from harness.plan import ModelVariant, PlanItem
 from harness.records import now_iso, run_record, stored
-from harness.spec import Control, RunSpec
+from harness.spec import BenchmarkFlags, Control, RunSpec
 from harness.store import Store
 from harness.transport.base import Transport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from harness.farm.lease import Lease
+    from harness.runners import Runner
 
 __all__ = ["Execution", "Job", "RunEvent", "DeviceSession", "attempt_key", "item_states", "now_iso"]
 
@@ -106,7 +110,7 @@ def item_states(store: Store, campaign: str, plan: Sequence[PlanItem], max_attem
         if state is None:
             continue
         attempt = int(n) if n.isdigit() else 1
-        run = read_run(store.run_dir(campaign, key) / "run.json")["run"]
+        run = read_run(store.run_file(campaign, key))["run"]
         state.attempts = max(state.attempts, attempt)
         if run["status"] == "ok":
             state.ok = state.done = True
@@ -142,8 +146,8 @@ class DeviceSession:
         self.execution = Execution(campaign=job.campaign)
         self.states: dict[str, ItemState] = {}
         self.todo: list[PlanItem] = []
-        self.lease: Any = None  # the device's lease, kept across reconnects
-        self.host_runner: Any = None  # accuracy runs of runners that cannot return outputs
+        self.lease: Lease | None = None  # the device's lease, kept across reconnects
+        self.host_runner: Runner | None = None  # accuracy runs of runners that cannot return outputs
         self._link: Transport | None = None  # the connection in use
         self._trouble_since: float | None = None
         self._backoff = self.spec.retry.backoff_s
@@ -221,7 +225,7 @@ class DeviceSession:
         except HarnessError:
             pass  # the device is gone: the lease expires by itself within its TTL
 
-    def _make_runner(self, link: Transport, facts: Mapping[str, Any]) -> Any:
+    def _make_runner(self, link: Transport, facts: Mapping[str, Any]) -> Runner:
         from harness.runners import make_runner
 
         name = self.spec.runner or self.device.default_runner
@@ -235,7 +239,8 @@ class DeviceSession:
         return cool_down(link, self.spec.control, idle_c, item, self.emit, read_thermal)
 
     # one attempt -------------------------------------------------------------------------------
-    def _attempt(self, item: PlanItem, link: Transport, facts: Mapping[str, Any], runner: Any, waited: float) -> None:
+    def _attempt(self, item: PlanItem, link: Transport, facts: Mapping[str, Any], runner: Runner,
+                 waited: float) -> None:
         state = self.states[item.key]
         state.attempts += 1
         key = attempt_key(item, state.attempts)
@@ -253,7 +258,7 @@ class DeviceSession:
         self._settle(item, run_id, run)
 
     def _measure(self, item: PlanItem, run_id: str, link: Transport, facts: Mapping[str, Any],
-                 runner: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
+                 runner: Runner) -> tuple[dict[str, Any], dict[str, bytes]]:
         """One run on the device (accuracy runs of runners that cannot return outputs: on this host)."""
         on_host = item.mode == "accuracy" and runner.name != "litert"
         if on_host and self.host_runner is None:
@@ -262,7 +267,7 @@ class DeviceSession:
             self.host_runner = host_litert_runner()
         record, raw = measure(item, run_id, self.job.campaign, self.device, facts, self.job.variants,
                               self.spec.options, self.host_runner if on_host else runner, link,
-                              self.spec.control.exclude_throttled)
+                              self.spec.control.exclude_throttled, self.spec.flags)
         if item.mode == "accuracy":
             record["run"]["accuracy_on"] = "host" if on_host else "device"
         return record, raw
@@ -383,7 +388,8 @@ def _item_fields(item: PlanItem, device: Device) -> dict[str, Any]:
 
 def measure(item: PlanItem, run_id: str, campaign: str, device: Device, facts: Mapping[str, Any],
             variants: Mapping[str, ModelVariant], base_options: RunOptions, runner: Any, transport: Transport,
-            exclude_throttled: bool = True) -> tuple[dict[str, Any], dict[str, bytes]]:
+            exclude_throttled: bool = True,
+            flags: BenchmarkFlags | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Push the model, run it, parse what came back, read the thermal state around it: one record
     (run, ops, samples, command) and the raw files. A HarnessError becomes a failed run."""
     from harness.facts import read_thermal
@@ -397,6 +403,8 @@ def measure(item: PlanItem, run_id: str, campaign: str, device: Device, facts: M
         clocks_locked=facts.get("clocks_locked"), runner=runner.name, model_sha256=model.sha256,
         model_bytes=model.bytes, executor=f"{socket.gethostname()}:{os.getpid()}",
     )
+    if runner.name == "benchmark_model" and flags is not None and item.kernels == "xnnpack":
+        run["delegate"] = flags.delegate  # the delegate asked of the tool (gpu, nnapi, ...)
     raw: dict[str, bytes] = {}
     ops: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []

@@ -284,7 +284,7 @@ def synthetic_calibration(specs: list[InputSpec], samples: int = SYNTHETIC_SAMPL
                 f"input {s.name!r} has unknown dimensions {_fmt_shape(s.shape)}, so synthetic "
                 "calibration data cannot be made; pass real samples with --calibration FILE.npy."
             )
-        out.append(rng.random((samples, *s.shape[1:])).astype(s.dtype))
+        out.append(rng.random((samples, *(int(d) for d in s.shape[1:] if d is not None))).astype(s.dtype))
     return out
 
 

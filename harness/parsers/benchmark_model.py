@@ -29,7 +29,7 @@ FORMATS = ("text", "csv", "proto")
 
 
 @dataclass
-class ParsedRun:
+class ParsedInvocation:
     """One invocation of the tool: a ``runs`` record, its ``ops`` records, and its text."""
 
     run: dict[str, Any]
@@ -40,7 +40,7 @@ class ParsedRun:
 @dataclass
 class ParsedBenchmark:
     format: str  # text | csv | proto
-    runs: list[ParsedRun] = field(default_factory=list)
+    runs: list[ParsedInvocation] = field(default_factory=list)
 
 
 # --- line prefixes ---------------------------------------------------------------------------
@@ -219,7 +219,7 @@ class _Segment:
         self.table: str | None = None  # run_order | skip
         self.header: re.Pattern[str] | None = None
         self.csv = False
-        self.positions: dict[tuple[str, int | None, bool], int] = {}
+        self.positions: dict[tuple[str | None, int | None, bool], int] = {}
 
 
 def _split_segments(text: str) -> list[list[str]]:
@@ -233,8 +233,7 @@ def _split_segments(text: str) -> list[list[str]]:
 
 def parse_text(text: str) -> ParsedBenchmark:
     """A stdout / log text: one run per invocation (``STARTING!``)."""
-    runs = [_parse_segment(lines, csv_file=False) for lines in _split_segments(text)]
-    runs = [r for r in runs if r is not None]
+    runs = [r for r in (_parse_segment(lines, csv_file=False) for lines in _split_segments(text)) if r is not None]
     if not runs:
         raise ParseError("benchmark_model output", f"expected {EXPECTED}; got: {text[:160]}")
     return ParsedBenchmark("text", runs)
@@ -248,7 +247,7 @@ def parse_csv(text: str) -> ParsedBenchmark:
     return ParsedBenchmark("csv", [run])
 
 
-def _parse_segment(lines: list[str], csv_file: bool) -> ParsedRun | None:
+def _parse_segment(lines: list[str], csv_file: bool) -> ParsedInvocation | None:
     seg = _Segment()
     seg.lines = lines
     for raw_line in lines:
@@ -262,7 +261,7 @@ def _parse_segment(lines: list[str], csv_file: bool) -> ParsedRun | None:
         else:
             return None
     _resolve_phases(seg)
-    return ParsedRun(run=_build_run(seg, csv_file), ops=seg.ops, raw="\n".join(lines))
+    return ParsedInvocation(run=_build_run(seg, csv_file), ops=seg.ops, raw="\n".join(lines))
 
 
 def _resolve_phases(seg: _Segment) -> None:
@@ -434,7 +433,7 @@ def _op_row(seg: _Segment, m: re.Match[str]) -> dict[str, Any]:
     )
 
 
-def _op_record(*, phase: str, subgraph: int | None, position: int, op_type: str, op_name: str,
+def _op_record(*, phase: str | None, subgraph: int | None, position: int, op_type: str, op_name: str,
                delegate_internal: bool, times_called: int, first_ms: float | None, avg_ms: float | None,
                pct: float | None, cdf_pct: float | None, mem_kb: float | None) -> dict[str, Any]:
     delegate_row = op_name.startswith("Delegate/")
@@ -648,7 +647,7 @@ def parse_proto(data: bytes) -> ParsedBenchmark:
     seg.tables = 1
     seg.params["Graph"] = msg.model_name
     run = _build_run(seg, csv_file=True)
-    return ParsedBenchmark("proto", [ParsedRun(run=run, ops=ops, raw=str(msg)[:100_000])])
+    return ParsedBenchmark("proto", [ParsedInvocation(run=run, ops=ops, raw=str(msg)[:100_000])])
 
 
 # --- dispatch --------------------------------------------------------------------------------

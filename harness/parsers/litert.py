@@ -113,7 +113,7 @@ def parse_result(data: bytes | str) -> ParsedRun:
         "runtime_version": runtime.get("version"),
         "mode": config.get("mode"),
         "threads": config.get("threads"),
-        "delegate": {"xnnpack": "xnnpack", "builtin": "none"}.get(kernels, kernels),
+        "delegate": {"xnnpack": "xnnpack", "builtin": "none"}.get(str(kernels), kernels),
         "init_us": doc.get("init_us"),
         "first_us": warmup[0] if warmup else None,
         "warmup_avg_us": (math.fsum(warmup) / len(warmup)) if warmup else None,

@@ -64,9 +64,10 @@ def server_address(adb_server: str | None) -> tuple[str, int]:
                                  "(tcp:HOST:PORT or tcp:PORT); fix or unset the variable")
         return host or "127.0.0.1", int(port)
     host = os.environ.get("ANDROID_ADB_SERVER_ADDRESS") or "127.0.0.1"
-    port = os.environ.get("ANDROID_ADB_SERVER_PORT")
-    if not port:
+    port_text = os.environ.get("ANDROID_ADB_SERVER_PORT")
+    if not port_text:
         return host, 5037
+    port = port_text
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise TransportError(f"ANDROID_ADB_SERVER_PORT={port!r} must be a port number (1-65535); fix or unset it")
     return host, int(port)

@@ -121,7 +121,7 @@ class SshTransport(ContextMixin):
                 client.load_host_keys(target.known_hosts)
             except (OSError, paramiko.SSHException) as exc:
                 raise TransportError(f"{self.name}: cannot read {target.known_hosts}: {exc}") from exc
-        client.set_missing_host_key_policy(_Policy(self, target))
+        client.set_missing_host_key_policy(_Policy(self, target))  # type: ignore[arg-type]  # duck-typed policy
         try:
             client.connect(
                 target.hostname, port=target.port, username=target.user, key_filename=target.key,
@@ -226,7 +226,7 @@ class SshTransport(ContextMixin):
                     # unless a background process keeps the pipe open, hence the grace period
                     if not (chan.eof_received or chan.closed) and exit_seen is None:
                         exit_seen = time.monotonic()
-                    if chan.eof_received or chan.closed or time.monotonic() - exit_seen >= EOF_GRACE_S:
+                    if chan.eof_received or chan.closed or time.monotonic() - (exit_seen or 0.0) >= EOF_GRACE_S:
                         code = chan.recv_exit_status()
                         if code == -1 and _went_down(transport):  # closed with no exit status: the link died
                             raise TransportError(f"{self.name}: the SSH connection dropped while running "
@@ -370,8 +370,9 @@ def _transport_class() -> Any:
     import paramiko
 
     class GcmFirst(paramiko.Transport):
-        _preferred_ciphers = tuple(c for c in paramiko.Transport._preferred_ciphers if "gcm" in c) + tuple(
-            c for c in paramiko.Transport._preferred_ciphers if "gcm" not in c)
+        _preferred_ciphers = tuple(
+            c for c in paramiko.Transport._preferred_ciphers if "gcm" in c  # type: ignore[attr-defined]
+        ) + tuple(c for c in paramiko.Transport._preferred_ciphers if "gcm" not in c)  # type: ignore[attr-defined]
 
     return GcmFirst
 

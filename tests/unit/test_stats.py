@@ -169,3 +169,17 @@ def test_within_run_spread_inconclusive_throttled_and_emulator():
 def test_records_and_frames_give_the_same_warnings():
     runs = _frame([1000.0, 1000.0, 1600.0], std=[200.0, 10.0, 10.0])
     assert stats.stability_warnings(runs.to_dict("records"), "x") == stats.stability_warnings(runs, "x")
+
+
+def test_a_runner_that_did_not_do_as_asked_is_a_warning():
+    from harness.analysis.stats import NOT_AS_ASKED, stability_warnings
+
+    base = {"status": "ok", "p50_us": 100.0, "mean_us": 100.0, "std_us": 1.0, "threads": 4, "delegate": "xnnpack",
+            "mode": "latency", "runner_mode": "latency", "runner_delegate": "xnnpack"}
+    runs = [{**base, "runner_threads": 1} for _ in range(5)]  # a build that ignored --num_threads
+    found = [w for w in stability_warnings(runs, "pixel int8 t4") if w.kind == NOT_AS_ASKED]
+    assert len(found) == 1 and "threads 1 (asked 4)" in found[0].message
+    fine = [{**base, "runner_threads": 4} for _ in range(5)]
+    assert not [w for w in stability_warnings(fine) if w.kind == NOT_AS_ASKED]
+    unknown = [{**base, "runner_threads": None} for _ in range(5)]  # the runner did not say: nothing to judge
+    assert not [w for w in stability_warnings(unknown) if w.kind == NOT_AS_ASKED]
