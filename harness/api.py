@@ -14,6 +14,7 @@ shows comes back as data (``Campaign``, frames) or through the ``on_*`` callback
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -113,12 +114,6 @@ def _ints(value: int | str | Iterable[Any], what: str) -> list[int]:
     return out
 
 
-# what a campaign remembers of the call that started it, for resume (everything but where the store is)
-RESUMABLE = ("device", "all_devices", "runner", "delegate", "nnapi_accelerator", "big_cores", "model", "example",
-             "variants", "threads", "repeats", "profile", "kernels", "profile_kernels", "min_runs", "min_seconds",
-             "max_seconds", "warmup_runs", "profile_runs", "calibration", "inventory", "timeout", "max_attempts",
-             "reconnect_timeout", "retry_cooldown", "busy", "lease_ttl", "accuracy", "inputs", "samples",
-             "cooldown", "exclude_throttled", "precision", "max_time")
 
 
 def run(
@@ -199,6 +194,12 @@ def run(
         error.campaign = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+# what a campaign remembers of the call that started it, for resume: every option of ``run`` but where
+# the store is, the campaign's name, the cluster and the callbacks (derived, so a new option is never left out)
+_NOT_RECORDED = ("results", "campaign", "resume", "cluster", "on_event", "on_device", "on_start", "warn")
+RESUMABLE = tuple(p for p in inspect.signature(run).parameters if p not in _NOT_RECORDED)
 
 
 @dataclass

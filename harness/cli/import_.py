@@ -54,7 +54,7 @@ def _import(file: str, *, device: str, model: str | None, variant: str | None, r
     from harness.cli import render
     from harness.errors import ParseError, UserError
     from harness.parsers.benchmark_model import parse
-    from harness.records import now_iso
+    from harness.records import now_iso, run_record
     from harness.store import Store
 
     path = Path(file)
@@ -89,10 +89,9 @@ def _import(file: str, *, device: str, model: str | None, variant: str | None, r
         key = f"{prefix}{i:03d}"
         run_id = f"{campaign}/{key}"
         notes = "; ".join(x for x in (p.run.get("notes"), f"imported from {path.resolve()} ({parsed.format})") if x)
-        run = {
-            **p.run, **link, "run_id": run_id, "campaign": campaign, "device": device, "runner": "benchmark_model",
-            "repeat": i, "notes": notes, "harness_version": __version__, "schema_version": schema.SCHEMA_VERSION,
-        }
+        fields = {**p.run, **link, "runner": "benchmark_model", "repeat": i, "notes": notes}
+        run = run_record(run_id, campaign, device,
+                         **{k: v for k, v in fields.items() if k not in ("run_id", "campaign", "device")})
         if not link.get("model_name"):
             run["model_name"] = p.run.get("model_name")
         ops = [{**o, "run_id": run_id} for o in p.ops]
