@@ -239,6 +239,8 @@ class SshTransport(ContextMixin):
                     time.sleep(0.002)
                     continue
                 if not transport.is_active() or chan.closed:
+                    if chan.exit_status_ready():
+                        continue  # the status, EOF and close arrived together since the check above
                     raise TransportError(f"{self.name}: the SSH connection dropped while running {argv[0]}")
         finally:
             chan.close()
