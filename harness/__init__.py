@@ -6,6 +6,7 @@ The Python API (what every `harness` command calls; see ``harness.api``):
     harness.compare(campaign, baseline=..., candidate=..., by="variant") -> pandas.DataFrame
     harness.report(campaign, out="report.html") -> ReportFile
     harness.summary(campaign) -> pandas.DataFrame
+    harness.recommend(campaign, min_agreement="99%", ...) -> pandas.DataFrame   which variant to ship, and why
     harness.open_campaign(name_or_path=None, results="results") -> Campaign
     harness.load_results(path) -> Results(runs, ops, samples)
 
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
-    from harness.api import Campaign, ReportFile, compare, open_campaign, report, run, summary
+    from harness.api import Campaign, ReportFile, compare, open_campaign, recommend, report, run, summary
     from harness.store import Results
 
 
@@ -31,7 +32,7 @@ def load_results(path: Any = None) -> Results:
     return _load(path)
 
 
-_API = ("Campaign", "ReportFile", "compare", "open_campaign", "report", "run", "summary")
+_API = ("Campaign", "ReportFile", "compare", "open_campaign", "recommend", "report", "run", "summary")
 
 
 def __getattr__(name: str) -> Any:
@@ -42,5 +43,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'harness' has no attribute {name!r}")
 
 
-__all__ = ["Campaign", "ReportFile", "__version__", "compare", "load_results", "open_campaign", "report", "run",
-           "summary"]
+__all__ = ["Campaign", "ReportFile", "__version__", "compare", "load_results", "open_campaign", "recommend", "report",
+           "run", "summary"]

@@ -134,6 +134,7 @@ def run(
     profile_kernels: str | Sequence[str] = ("xnnpack", "builtin"),
     accuracy: bool = False,
     inputs: str | os.PathLike[str] | None = None,
+    labels: str | os.PathLike[str] | None = None,
     samples: int = 32,
     runner: str | None = None,
     delegate: str = "xnnpack",
@@ -229,6 +230,7 @@ def _prepare(args: dict[str, Any], store: Store, campaign: str | None, pinned: d
     _check_numbers(args)
     if args["inputs"] is not None and not os.path.isfile(args["inputs"]):
         raise UserError(f"--inputs {args['inputs']} does not exist; pass a .npz with one array per model input.")
+    labels = _labels(args["labels"], args["inputs"])
     options = RunOptions(
         warmup_runs=args["warmup_runs"], min_runs=args["min_runs"], min_s=args["min_seconds"],
         max_s=args["max_seconds"], profile_runs=args["profile_runs"], timeout_s=args["timeout"],
@@ -285,7 +287,7 @@ def _prepare(args: dict[str, Any], store: Store, campaign: str | None, pinned: d
     no_builtin = builtin_kernel_gaps(files)  # ops only XNNPACK implements
     names = [d.name for d in devices]
     plan_args = dict(profile=args["profile"], kernels=args["kernels"], profile_kernels=profile_kernels,
-                     accuracy=args["accuracy"] or bool(args["inputs"]), no_builtin=no_builtin)
+                     accuracy=args["accuracy"] or bool(args["inputs"]) or labels is not None, no_builtin=no_builtin)
     plan = build_plan(names, model_name, list(files), threads, args["repeats"], **plan_args)
     skips = builtin_skips(list(files), profile=args["profile"], profile_kernels=profile_kernels,
                           no_builtin=no_builtin)
@@ -296,6 +298,8 @@ def _prepare(args: dict[str, Any], store: Store, campaign: str | None, pinned: d
     where = names[0] if len(names) == 1 else f"{len(names)}devices"
     campaign = campaign or f"{time.strftime('%Y%m%d-%H%M%S')}-{where}-{model_name}"
     meta = _campaign_meta(campaign, names, model_name, files, args, plan, skips)
+    if labels is not None:
+        meta["labels"] = labels  # the accuracy runs' labels, kept with the campaign
     previous = store.read_campaign(campaign)
     if previous is not None:
         _check_resume(previous, meta)
@@ -303,6 +307,31 @@ def _prepare(args: dict[str, Any], store: Store, campaign: str | None, pinned: d
     store.write_campaign(campaign, meta)
     return _Prepared(campaign, devices, files, model_name, plan, {**plan_args, "threads": threads}, spec, meta,
                      notes)
+
+
+def _labels(labels: str | os.PathLike[str] | None, inputs: str | os.PathLike[str] | None) -> dict[str, Any] | None:
+    """--labels FILE.npy: one integer class per sample of --inputs (what real top-1 accuracy needs)."""
+    if labels is None:
+        return None
+    import numpy as np
+
+    from harness.fileio import sha256_file
+
+    if inputs is None:
+        raise UserError("--labels needs --inputs FILE.npz: labels describe real inputs, not the synthetic ones.")
+    path = Path(labels)
+    try:
+        values = np.load(path, allow_pickle=False)
+        with np.load(inputs, allow_pickle=False) as data:
+            n = int(data[data.files[0]].shape[0]) if data.files else 0
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--labels {path}: cannot read it as a .npy array ({exc}).") from None
+    if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer):
+        raise UserError(f"--labels {path}: want one integer class per sample (a 1-D int array), got "
+                        f"{values.dtype} of shape {values.shape}.")
+    if len(values) != n:
+        raise UserError(f"--labels {path} has {len(values)} labels but --inputs has {n} samples; give one per sample.")
+    return {"path": str(path.resolve()), "sha256": sha256_file(path), "values": [int(v) for v in values]}
 
 
 def _check_numbers(args: dict[str, Any]) -> None:
@@ -437,6 +466,8 @@ def summary(campaign: Campaign | str | os.PathLike[str] | None = None, *, result
         first = acc[acc["output"] == "output_0"].set_index(["device", "variant"])
         table["top1_vs_fp32"] = [first["top1_agreement"].get((r.device, r.variant)) for r in table.itertuples()]
         table["sqnr_db"] = [first["sqnr_db"].get((r.device, r.variant), float("nan")) for r in table.itertuples()]
+        if first["accuracy"].notna().any():  # labelled inputs: real top-1 accuracy too
+            table["top1_accuracy"] = [first["accuracy"].get((r.device, r.variant)) for r in table.itertuples()]
     return table
 
 
@@ -469,6 +500,39 @@ def comparisons(campaign: Campaign | str | os.PathLike[str] | None = None, *, ba
     device_list = _csv(devices) or None
     return compare_results(c.results(), baseline=baseline, candidate=candidate, campaign=c.name, devices=device_list,
                            threads=thread_list, alpha=alpha, by=by, top=top, scale_ops=scale_ops)
+
+
+def recommend(campaign: Campaign | str | os.PathLike[str] | None = None, *, results: str | None = None,
+              metric: str = "p50", min_agreement: str | float | None = None, min_sqnr: str | float | None = None,
+              max_accuracy_drop: str | float | None = None, max_memory: str | float | None = None,
+              threads: int | str | Sequence[int] | None = None) -> pd.DataFrame:
+    """Which variant to ship on each device and thread count, and why: one row per device x threads
+    (the columns of `harness recommend --format json`); the whole answer (farm groups, what sets
+    the minority apart, the hint when there are no accuracy runs) in ``frame.attrs["answer"]``.
+
+    Bounds: ``min_agreement`` (top-1 agreement with fp32: 0.99 or "99%"; "int8=98%,dynamic=99%"
+    per variant), ``min_sqnr`` (dB), ``max_accuracy_drop`` (points of real top-1 accuracy below
+    fp32's, with labelled inputs), ``max_memory`` (MB)."""
+    from harness.analysis.recommend import Bounds, parse_bound
+    from harness.analysis.recommend import recommend as decide
+
+    c = open_campaign(campaign, results)
+    res = c.results()
+    known = sorted({str(v) for v in res.runs["variant"].dropna().unique()})
+
+    def bound(value: str | float | None, what: str, percent: bool) -> Any:
+        return parse_bound(None if value is None else str(value), what, percent=percent, variants=known)
+
+    bounds = Bounds(min_agreement=bound(min_agreement, "--min-agreement", True),
+                    min_sqnr_db=bound(min_sqnr, "--min-sqnr", False),
+                    max_accuracy_drop=bound(max_accuracy_drop, "--max-accuracy-drop", True),
+                    max_memory_mb=bound(max_memory, "--max-memory", False))
+    thread_list = None if threads is None else _ints(threads, "--threads")
+    answer = decide(res, root=c.store.root, campaign=c.name, metric=metric, bounds=bounds, threads=thread_list,
+                    meta=c.meta())
+    frame = answer.frame()
+    frame.attrs["answer"] = answer
+    return frame
 
 
 @dataclass(frozen=True)

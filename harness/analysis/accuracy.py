@@ -16,7 +16,7 @@ from harness.errors import StoreError
 
 REFERENCE = "fp32"
 COLUMNS = ["campaign", "device", "variant", "reference", "output", "samples", "max_abs_err", "sqnr_db",
-           "top1_agreement", "computed_on"]
+           "top1_agreement", "accuracy", "computed_on"]
 
 
 def metrics(candidate: Any, reference: Any) -> dict[str, float | None]:
@@ -41,6 +41,22 @@ def metrics(candidate: Any, reference: Any) -> dict[str, float | None]:
             "top1_agreement": top1}
 
 
+def top1_accuracy(outputs: Any, labels: Any) -> float | None:
+    """Real top-1 accuracy: the share of samples whose highest score is their label (None without
+    labels, or for an output that is not [samples, classes])."""
+    import numpy as np
+
+    if labels is None:
+        return None
+    scores = np.asarray(outputs)
+    truth = np.asarray(labels)
+    if scores.ndim > 2 and int(np.prod(scores.shape[1:-1])) == 1:  # [samples, 1, classes]: one row per sample
+        scores = scores.reshape(scores.shape[0], scores.shape[-1])
+    if scores.ndim != 2 or scores.shape[0] != truth.shape[0] or scores.shape[1] < 2:
+        return None
+    return float(np.mean(np.argmax(scores, axis=-1) == truth))
+
+
 def _outputs(root: Any, run_id: str) -> dict[str, Any]:
     import numpy as np
 
@@ -61,9 +77,14 @@ def accuracy_table(root: Any, runs: Any) -> Any:
     ``root``: the store's root (a Path or UPath); ``runs``: its runs frame."""
     import pandas as pd
 
+    from harness.store import Store
+
     acc = runs[(runs["mode"] == "accuracy") & (runs["status"] == "ok")]
     rows: list[dict[str, Any]] = []
+    labels: dict[str, Any] = {}
     for (campaign, device), group in acc.groupby(["campaign", "device"], observed=True):
+        if campaign not in labels:
+            labels[campaign] = ((Store(root).read_campaign(str(campaign)) or {}).get("labels") or {}).get("values")
         ref_runs = group[group["variant"] == REFERENCE]
         if ref_runs.empty:
             continue
@@ -76,6 +97,7 @@ def accuracy_table(root: Any, runs: Any) -> Any:
                 if name not in outputs:
                     continue
                 m = metrics(outputs[name], reference[name])
+                m["accuracy"] = top1_accuracy(outputs[name], labels[campaign])
                 rows.append({"campaign": campaign, "device": device, "variant": run.variant, "reference": REFERENCE,
                              "output": name, "samples": int(reference[name].shape[0]), **m,
                              "computed_on": "host" if on_host else f"device ({run.runtime})"})

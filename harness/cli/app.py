@@ -24,6 +24,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "compare",
         "Compare two variants (or two runtimes, with --by runtime) of a campaign, per device and thread count.",
     ),
+    "recommend": LazyCommand(
+        "harness.cli.recommend", "recommend",
+        "Recommend the variant to ship on each device (and thread count), and say why.",
+    ),
     "import": LazyCommand(
         "harness.cli.import_",
         "import_",

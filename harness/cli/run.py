@@ -62,6 +62,10 @@ def run(
         None, "--inputs", help="Accuracy inputs (.npz, one array per model input, samples first); default: "
         "--samples deterministic synthetic inputs."
     ),
+    labels: str | None = typer.Option(
+        None, "--labels", help="With --inputs: FILE.npy, one integer class per sample, for real top-1 accuracy per "
+        "variant beside agreement with fp32."
+    ),
     samples: int = typer.Option(32, "--samples", help="Synthetic inputs per accuracy run."),
     profile_kernels: str = typer.Option(
         "xnnpack,builtin", "--profile-kernels", help="Kernel modes of the profile runs (comma-separated)."
@@ -236,6 +240,8 @@ def _render_outcome(campaign: Any) -> None:
         if "top1_vs_fp32" in table:
             table["top1_vs_fp32"] = table["top1_vs_fp32"].map(_pct)
             table["sqnr_db"] = [_db(v, variant) for v, variant in zip(table["sqnr_db"], table["variant"], strict=True)]
+        if "top1_accuracy" in table:
+            table["top1_accuracy"] = table["top1_accuracy"].map(_pct)
     render.table(table, title=f"campaign {campaign.name}")
     _render_warnings(campaign.results().runs)
     outcome = campaign.outcome
@@ -251,3 +257,25 @@ def _render_outcome(campaign: Any) -> None:
         + (f", {len(outcome.busy)} device(s) busy (skipped)" if outcome.busy else "")
         + f" -> {campaign.path}"
     )
+    _render_answer(campaign)
+
+
+def _render_answer(campaign: Any) -> None:
+    """The one-line answer per device (harness recommend's, with no bounds), when there is a choice."""
+    from harness import api
+    from harness.cli import render
+    from harness.errors import HarnessError
+
+    latency = campaign.results().runs
+    latency = latency[(latency["mode"] == "latency") & (latency["status"] == "ok")]
+    if latency["variant"].nunique() < 2:
+        return
+    try:
+        answer = api.recommend(campaign).attrs["answer"]
+    except HarnessError as exc:  # e.g. a device with too few runs: the table above says enough
+        render.warn(f"no recommendation: {exc}")
+        return
+    for rec in answer.rows:
+        render.info(f"answer: {rec.sentence()}")
+    if len(answer.rows) > 1:
+        render.info("answer across the devices: " + "; ".join(answer.groups) + " (`harness recommend` says why)")
