@@ -157,6 +157,8 @@ def run(
     busy: str = "wait",
     lease_ttl: float = 60.0,
     cluster: str | None = None,
+    tls: str | os.PathLike[str] | None = None,
+    insecure: bool = False,
     on_event: Callable[[RunEvent], None] | None = None,
     on_device: Callable[[str, str, str], None] | None = None,
     on_start: Callable[[str, Mapping[str, int]], None] | None = None,
@@ -183,14 +185,16 @@ def run(
     pinned: dict[str, Any] | None = None
     if resume:
         args, campaign, pinned = _resumed(store, resume, args)
-    prepared = _prepare(args, store, campaign, pinned, say, cluster)
+    security = _cluster_security(cluster, tls, insecure)
+    prepared = _prepare(args, store, campaign, pinned, say, cluster, security)
     job = Job(campaign=prepared.campaign, store_root=str(store.root), variants=prepared.files,
               plan=tuple(prepared.plan), spec=prepared.spec)
     result = Campaign(prepared.campaign, store, notes=list(prepared.notes))
     started = time.monotonic()
-    result.outcome = _execute(job, prepared.devices, cluster, on_event, on_device, on_start)
+    cluster_at = None if cluster is None else (cluster, security)
+    result.outcome = _execute(job, prepared.devices, cluster_at, on_event, on_device, on_start)
     if args.get("precision") is not None:
-        _adaptive_repeats(result, job, prepared, args, started, cluster, on_event, on_device, on_start, say)
+        _adaptive_repeats(result, job, prepared, args, started, cluster_at, on_event, on_device, on_start, say)
     for error in result.outcome.user_errors.values():
         error.campaign = result  # type: ignore[attr-defined]
         raise error
@@ -199,7 +203,8 @@ def run(
 
 # what a campaign remembers of the call that started it, for resume: every option of ``run`` but where
 # the store is, the campaign's name, the cluster and the callbacks (derived, so a new option is never left out)
-_NOT_RECORDED = ("results", "campaign", "resume", "cluster", "on_event", "on_device", "on_start", "warn")
+_NOT_RECORDED = ("results", "campaign", "resume", "cluster", "tls", "insecure", "on_event", "on_device", "on_start",
+                 "warn")
 RESUMABLE = tuple(p for p in inspect.signature(run).parameters if p not in _NOT_RECORDED)
 
 
@@ -218,8 +223,19 @@ class _Prepared:
     notes: list[str]
 
 
+def _cluster_security(cluster: str | None, tls: str | os.PathLike[str] | None, insecure: bool) -> Any:
+    """Dask's client Security for ``cluster`` (tls://), None for plain TCP on loopback (or with
+    ``insecure``); UserError for plain TCP off loopback."""
+    if cluster is None:
+        return None
+    from harness.farm.security import check_address, security
+
+    folder = check_address(cluster, tls_dir=tls, insecure=insecure, what="--cluster")
+    return None if folder is None else security("client", folder)
+
+
 def _prepare(args: dict[str, Any], store: Store, campaign: str | None, pinned: dict[str, Any] | None,
-             say: Warn, cluster: str | None) -> _Prepared:
+             say: Warn, cluster: str | None, security: Any = None) -> _Prepared:
     """Everything checked and decided before the first run: devices, models, plan, spec, campaign.json."""
     from harness.config import RUNNERS, RunOptions, load_inventory, parse_variants
     from harness.plan import KERNELS, build_plan, builtin_skips
@@ -265,7 +281,7 @@ def _prepare(args: dict[str, Any], store: Store, campaign: str | None, pinned: d
             raise UserError(f"--cluster runs devices by their inventory names (each worker owns its own); "
                             f"{', '.join(unnamed)} has no entry: add it with `harness devices add` on the controller "
                             "and on the worker that owns it.")
-        check_cluster(cluster, [d.name for d in devices])  # before anything is written
+        check_cluster(cluster, [d.name for d in devices], security)  # before anything is written
     uses_litert = [d.name for d in devices if (runner or d.default_runner) == "litert"]
     if uses_litert and (args["delegate"] != "xnnpack" or args["big_cores"]):
         raise UserError(f"--delegate and --big-cores apply to the benchmark_model runner; {', '.join(uses_litert)} "
@@ -400,21 +416,23 @@ def _check_resume(previous: dict[str, Any], meta: dict[str, Any]) -> None:
     meta["created_at"] = previous.get("created_at", meta["created_at"])
 
 
-def _execute(job: Any, devices: list[Any], cluster: str | None, on_event: Any, on_device: Any,
+def _execute(job: Any, devices: list[Any], cluster: tuple[str, Any] | None, on_event: Any, on_device: Any,
              on_start: Any) -> FarmResult:
     if on_start is not None:
         on_start(job.campaign, {d.name: len(job.items_for(d.name)) for d in devices})
     if cluster:
         from harness.farm.cluster import run_on_cluster
 
-        return run_on_cluster(cluster, devices, job, on_event=on_event, on_device=on_device)
+        address, security = cluster
+        return run_on_cluster(address, devices, job, on_event=on_event, on_device=on_device, security=security)
     from harness.farm import run_farm
 
     return run_farm(devices, job, on_event=on_event, on_device=on_device)
 
 
 def _adaptive_repeats(result: Campaign, job: Any, prepared: _Prepared, args: dict[str, Any], started: float,
-                      cluster: str | None, on_event: Any, on_device: Any, on_start: Any, say: Warn) -> None:
+                      cluster: tuple[str, Any] | None, on_event: Any, on_device: Any, on_start: Any,
+                      say: Warn) -> None:
     """--precision: add interleaved repeats until every variant's median is known within the target
     (95 % interval), bounded by --max-time; each round runs only what is new."""
     import dataclasses

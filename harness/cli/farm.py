@@ -23,6 +23,11 @@ def worker(
     ),
     name: str | None = typer.Option(None, "--name", help="The worker's name (default: HOST-PID)."),
     host: str | None = typer.Option(None, "--host", help="Address to listen on (default: Dask's choice)."),
+    tls: str | None = typer.Option(
+        None, "--tls", metavar="DIR", help="The farm's certificates (`harness farm certs DIR`) for a tls:// scheduler "
+        "(default: ~/.config/harness/tls)."
+    ),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow a plain tcp:// scheduler on another host."),
 ) -> None:
     """Start a Dask worker advertising the devices of the inventory this host can reach now.
 
@@ -38,8 +43,10 @@ def worker(
     from harness.config import LOCAL, load_inventory
     from harness.errors import UserError
     from harness.farm.cluster import reachability, resource_name, serve_worker
+    from harness.farm.security import check_address, security
     from harness.resolve import select_devices
 
+    folder = check_address(scheduler, tls_dir=tls, insecure=insecure, what="--scheduler")
     inv = load_inventory(inventory)
     if devices:
         chosen = select_devices(inv, devices)
@@ -70,4 +77,51 @@ def worker(
             f"worker {worker_name} at {address} (pid {os.getpid()}) advertises "
             f"{', '.join(resource_name(d) for d in ok)} to {scheduler}; Ctrl-C to stop", markup=False, soft_wrap=True)
 
-    serve_worker(scheduler, ok, name=worker_name, host=host, on_ready=ready)
+    serve_worker(scheduler, ok, name=worker_name, host=host, on_ready=ready,
+                 security=None if folder is None else security("worker", folder))
+
+
+@app.command("certs")
+def certs(
+    directory: str = typer.Argument(None, help="Where to write them (default: ~/.config/harness/tls)."),
+    hosts: str = typer.Option("", "--hosts", help="Farm host names or IPs to name in the certificates (optional)."),
+    days: int = typer.Option(825, "--days", help="How long the certificates are valid."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing CA (locks out old certificates)."),
+) -> None:
+    """Make the farm's CA and a certificate + key for the scheduler, the workers and the clients
+    (mutual TLS: nobody without a certificate from this CA can join the farm or submit to it)."""
+    from harness.cli import render
+    from harness.farm.security import default_dir, make_certs
+
+    folder = directory or str(default_dir())
+    written = make_certs(folder, hosts=[h.strip() for h in hosts.split(",") if h.strip()], days=days,
+                         overwrite=overwrite)
+    render.info(f"wrote {', '.join(sorted(written))} to {folder} (keys 0600). Copy the folder to every farm host "
+                "(ca.key may stay here); then `harness farm scheduler --tls DIR`, `harness farm worker --scheduler "
+                "tls://HOST:8786 --tls DIR`, `harness run --cluster tls://HOST:8786 --tls DIR`.")
+
+
+@app.command("scheduler")
+def scheduler_(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8786, "--port", help="Port to listen on (0: any free port)."),
+    tls: str | None = typer.Option(None, "--tls", metavar="DIR", help="The farm's certificates: listen on tls://."),
+    insecure: bool = typer.Option(False, "--insecure", help="Listen on plain tcp:// off loopback (trusted networks)."),
+) -> None:
+    """Run the farm's Dask scheduler: tls:// with --tls DIR; plain tcp:// only on loopback unless --insecure.
+    Runs until Ctrl-C or SIGTERM."""
+    import os
+
+    from harness.cli import render
+    from harness.farm.cluster import serve_scheduler
+    from harness.farm.security import check_address, security
+
+    scheme = "tls" if tls else "tcp"
+    check_address(f"{scheme}://{host}:{port}", tls_dir=tls, insecure=insecure, what="--host")
+
+    def ready(address: str) -> None:
+        render.console().print(f"scheduler at {address} (pid {os.getpid()}); Ctrl-C to stop", markup=False,
+                               soft_wrap=True)
+
+    serve_scheduler(f"{scheme}://{host}:{port}", security=None if tls is None else security("scheduler", tls),
+                    on_ready=ready)

@@ -109,8 +109,14 @@ def run(
         30.0, "--retry-cooldown", help="Wait before retrying a run measured while the device throttled, seconds."
     ),
     cluster: str | None = typer.Option(
-        None, "--cluster", help="Run on the Dask cluster at ADDRESS, whose `harness farm worker`s own the devices."
+        None, "--cluster", help="Run on the Dask cluster at ADDRESS (tls://HOST:PORT), whose `harness farm worker`s "
+        "own the devices."
     ),
+    tls: str | None = typer.Option(
+        None, "--tls", metavar="DIR", help="With --cluster tls://: the farm's certificates (`harness farm certs DIR`; "
+        "default ~/.config/harness/tls)."
+    ),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow --cluster tcp:// to a scheduler on another host."),
 ) -> None:
     from harness import api
     from harness.cli import render

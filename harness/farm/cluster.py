@@ -90,9 +90,11 @@ def reachability(devices: Sequence[Device], *, explicit: Sequence[str] = (),
 
 
 def serve_worker(scheduler: str, devices: Sequence[str], *, name: str | None = None, nthreads: int | None = None,
-                 host: str | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+                 host: str | None = None, on_ready: Callable[[str], None] | None = None,
+                 security: Any = None) -> None:
     """Run a Dask worker in this process advertising ``device:<name>=1`` for each of ``devices``,
-    until SIGINT / SIGTERM or the scheduler closes it. ``on_ready(address)`` once registered."""
+    until SIGINT / SIGTERM or the scheduler closes it. ``on_ready(address)`` once registered;
+    ``security``: Dask's ``Security`` for the worker role (``harness.farm.security``)."""
     import asyncio
     import signal
 
@@ -102,7 +104,7 @@ def serve_worker(scheduler: str, devices: Sequence[str], *, name: str | None = N
 
     async def main() -> None:
         worker = Worker(scheduler, name=name, nthreads=nthreads or max(1, len(devices)), resources=resources,
-                        host=host)
+                        host=host, security=security)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -120,6 +122,33 @@ def serve_worker(scheduler: str, devices: Sequence[str], *, name: str | None = N
         if not finished.done():
             await worker.close(timeout=10)
         stopped.cancel()
+
+    asyncio.run(main())
+
+
+def serve_scheduler(address: str, *, security: Any = None, on_ready: Callable[[str], None] | None = None) -> None:
+    """Run a Dask scheduler in this process at ``address`` (tcp:// or tls:// HOST:PORT) until SIGINT /
+    SIGTERM. ``on_ready(address)`` once it listens."""
+    import asyncio
+    import signal
+
+    from distributed import Scheduler
+
+    async def main() -> None:
+        scheduler = Scheduler(host=address.rsplit(":", 1)[0], port=int(address.rsplit(":", 1)[1]),
+                              security=security, dashboard=False)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await scheduler.start()
+        except OSError as exc:
+            raise UserError(f"cannot listen at {address}: {exc}") from exc
+        if on_ready:
+            on_ready(scheduler.address)
+        await stop.wait()
+        await scheduler.close()
 
     asyncio.run(main())
 
@@ -200,20 +229,20 @@ def advertised_devices(client: Any, *, addresses: bool = False) -> dict[str, lis
     return out
 
 
-def connect(address: str, timeout_s: float = 15.0) -> Any:
+def connect(address: str, timeout_s: float = 15.0, security: Any = None) -> Any:
     from distributed import Client
 
     try:
-        return Client(address, timeout=timeout_s, set_as_default=False)
+        return Client(address, timeout=timeout_s, set_as_default=False, security=security)
     except (OSError, TimeoutError) as exc:
         raise UserError(f"cannot reach the Dask scheduler at {address}: {exc}. Start one with `dask scheduler` "
                         "and a `harness farm worker --scheduler ADDRESS` on each farm host.") from exc
 
 
-def check_cluster(address: str, devices: Sequence[str]) -> dict[str, list[str]]:
+def check_cluster(address: str, devices: Sequence[str], security: Any = None) -> dict[str, list[str]]:
     """Fail fast (UserError naming the devices the cluster has) unless a worker of the cluster at
     ``address`` advertises each of ``devices``; ``{device: [worker names]}``."""
-    client = connect(address)
+    client = connect(address, security=security)
     try:
         return _require_devices(client, address, devices)
     finally:
@@ -237,7 +266,7 @@ def is_url(root: str) -> bool:
 
 def run_on_cluster(address: str, devices: Sequence[Device], job: Job, *,
                    on_event: Callable[[RunEvent], None] | None = None, on_device: OnDevice | None = None,
-                   lost_grace_s: float = 30.0) -> FarmResult:
+                   lost_grace_s: float = 30.0, security: Any = None) -> FarmResult:
     """``run_farm`` on a Dask cluster: one task per device, pinned by its ``device:<name>``
     resource. Fails fast (UserError) when no worker advertises one of ``devices``; a device whose
     workers all leave while its task waits is given up after ``lost_grace_s``."""
@@ -246,7 +275,7 @@ def run_on_cluster(address: str, devices: Sequence[Device], job: Job, *,
     root = job.store_root
     if not is_url(root):
         root = os.path.abspath(root)  # the workers resolve it, not this folder
-    client = connect(address)
+    client = connect(address, security=security)
     try:
         have = _require_devices(client, address, [d.name for d in devices])
         topic = f"harness-{job.campaign}-{uuid.uuid4().hex[:8]}"
