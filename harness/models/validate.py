@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,13 +116,7 @@ def _cheap_checks(p: Path) -> None:
         )
 
 
-def _limits(memory_mb: int) -> Callable[[], None]:
-    def apply() -> None:  # runs in the child between fork and exec
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
+WORKER_MODULE = "harness.models._validate_worker"
 
 
 def _signal_name(rc: int) -> str:
@@ -149,26 +142,28 @@ def _one_line(text: str) -> str:
 
 def _open_in_child(p: Path, *, timeout_s: float, memory_mb: int) -> dict[str, Any]:
     name = str(p)
+    from harness.contain import Limits, child_env, contained_argv
+
     package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
+    env = child_env()  # allow-listed: no credentials or tokens reach the child
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    limits = Limits.for_run(timeout_s, address_space_mb=memory_mb)
     with tempfile.TemporaryDirectory(prefix="harness-validate-") as tmp:
         result = Path(tmp) / "result.json"
         argv = [
             sys.executable,
             "-m",
-            "harness.models._validate_worker",
+            WORKER_MODULE,
             str(p.resolve()),
             str(result),
         ]
-        proc = subprocess.Popen(
-            argv,
+        proc = subprocess.Popen(  # limits set by prlimit before exec: no Python runs in the forked child
+            contained_argv(argv, limits),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env=env,
-            preexec_fn=_limits(memory_mb),
             start_new_session=True,
         )
         try:

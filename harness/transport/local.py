@@ -1,4 +1,7 @@
-"""The host itself as a device: a scratch folder stands in for the device's file system."""
+"""The host itself as a device: a scratch folder stands in for the device's file system.
+
+Every command runs contained (``harness.contain``): an allow-listed environment, resource limits,
+and no network when harness runs as root — what runs here may be opening an untrusted model."""
 
 from __future__ import annotations
 
@@ -49,17 +52,15 @@ class LocalTransport(ContextMixin):
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
+        from harness.contain import Limits, child_env, contained_argv
+
         argv = tuple(str(a) for a in argv)
-        full_env = None
-        if env:
-            full_env = dict(os.environ)
-            full_env.update(env)
         start = time.perf_counter()
         try:
-            proc = subprocess.Popen(
-                argv,
+            proc = subprocess.Popen(  # contained: what runs here may be opening an untrusted model
+                contained_argv(argv, Limits.for_run(timeout_s)),
                 cwd=cwd,
-                env=full_env,
+                env=child_env(env),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
