@@ -298,9 +298,7 @@ def add_device(
     tomllib.loads(out)  # what we write must read back
     from harness.fileio import atomic_write_bytes
 
-    mode = target.stat().st_mode & 0o777 if target.exists() else None
+    mode = target.stat().st_mode & 0o777 if target.exists() else 0o600  # an inventory may name keys and hosts
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(target, out.encode("utf-8"))
-    if mode is not None:
-        os.chmod(target, mode)  # keep the owner's permissions (an inventory may name keys)
+    atomic_write_bytes(target, out.encode("utf-8"), mode)  # the owner's permissions kept, set at creation
     return target

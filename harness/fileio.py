@@ -19,14 +19,16 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write beside ``path`` and rename into place: readers see the old file or the new one."""
+FILE_MODE = 0o644  # results, reports, inventories: readable by the team, written by their owner
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Write beside ``path`` and rename into place: readers see the old file or the new one. The
+    file gets ``mode`` explicitly (never through a process-wide umask change, which threads race)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -38,8 +40,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj: Any, indent: int = 1) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=indent, default=str) + "\n").encode())
+def atomic_write_json(path: Path, obj: Any, indent: int = 1, mode: int = FILE_MODE) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=indent, default=str) + "\n").encode(), mode)
 
 
 def safe_local_path(dest_dir: Path, name: str) -> Path:

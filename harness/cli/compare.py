@@ -94,20 +94,18 @@ def _render(campaign: str, comps: list) -> None:
         })
     render.table(pd.DataFrame(rows), title=f"{comps[0].candidate} vs {comps[0].baseline} in {campaign} "
                  f"({comps[0].runtime})")
-    con = render.console()
     for c in comps:
-        con.print(c.sentence() + ".", markup=False, soft_wrap=True)
+        render.say(c.sentence() + ".")
         for n in c.notes:
-            con.print(f"  - {n}", markup=False, soft_wrap=True)
+            render.say(f"  - {n}")
         for w in c.warnings:
             render.warn(w)
     if any(c.ops for c in comps):
         from rich import box
-        from rich.table import Table
 
         c = max(comps, key=lambda c: len(c.ops))
-        t = Table(title=f"ops by |delta| ({c.device}, {c.threads} thread(s), joined on {c.join})",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+        t = render.new_table(f"ops by |delta| ({c.device}, {c.threads} thread(s), joined on {c.join})",
+                             box=box.SIMPLE_HEAD, pad_edge=False)
         for col in ("op_type", f"{c.baseline} ms", f"{c.candidate} ms", "delta ms"):
             t.add_column(col, no_wrap=col != "op_type")
         t.add_column("kernel path", overflow="fold", min_width=30)
@@ -117,4 +115,4 @@ def _render(campaign: str, comps: list) -> None:
             if o.candidate_path != o.baseline_path:
                 path = f"{o.baseline_path} -> {o.candidate_path}"
             t.add_row(name, f"{o.baseline_ms:.3f}", f"{o.candidate_ms:.3f}", f"{o.delta_ms:+.3f}", path)
-        con.print(t)
+        render.console().print(t)

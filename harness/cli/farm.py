@@ -73,9 +73,8 @@ def worker(
     worker_name = name or f"{socket.gethostname()}-{os.getpid()}"
 
     def ready(address: str) -> None:
-        render.console().print(
-            f"worker {worker_name} at {address} (pid {os.getpid()}) advertises "
-            f"{', '.join(resource_name(d) for d in ok)} to {scheduler}; Ctrl-C to stop", markup=False, soft_wrap=True)
+        render.say(f"worker {worker_name} at {address} (pid {os.getpid()}) advertises "
+                   f"{', '.join(resource_name(d) for d in ok)} to {scheduler}; Ctrl-C to stop")
 
     serve_worker(scheduler, ok, name=worker_name, host=host, on_ready=ready,
                  security=None if folder is None else security("worker", folder))
@@ -120,8 +119,7 @@ def scheduler_(
     check_address(f"{scheme}://{host}:{port}", tls_dir=tls, insecure=insecure, what="--host")
 
     def ready(address: str) -> None:
-        render.console().print(f"scheduler at {address} (pid {os.getpid()}); Ctrl-C to stop", markup=False,
-                               soft_wrap=True)
+        render.say(f"scheduler at {address} (pid {os.getpid()}); Ctrl-C to stop")
 
     serve_scheduler(f"{scheme}://{host}:{port}", security=None if tls is None else security("scheduler", tls),
                     on_ready=ready)

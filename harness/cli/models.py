@@ -34,11 +34,9 @@ def _ops_summary(ops: dict[str, int], limit: int = 4) -> str:
 
 
 def _manifest_table(manifest: object, title: str) -> None:
-    from rich.table import Table
+    from harness.cli.render import console, new_table
 
-    from harness.cli.render import console
-
-    t = Table(title=f"{title} in {manifest.folder}")  # type: ignore[attr-defined]
+    t = new_table(f"{title} in {manifest.folder}")  # type: ignore[attr-defined]
     t.add_column("variant", no_wrap=True)
     t.add_column("file", no_wrap=True)
     t.add_column("bytes", justify="right", no_wrap=True)
@@ -109,14 +107,12 @@ def example(
     list_: bool = typer.Option(False, "--list", "-l", help="List the built-in examples and exit."),
 ) -> None:
     """Build a built-in example (seeded Keras model) and convert its four variants into a folder."""
-    from harness.cli.render import console, info, warn
+    from harness.cli.render import console, info, new_table, warn
     from harness.errors import UserError
     from harness.models import examples
 
     if list_:
-        from rich.table import Table
-
-        t = Table(title="built-in examples")
+        t = new_table("built-in examples")
         t.add_column("name")
         t.add_column("description", overflow="fold")
         for n, desc in examples.EXAMPLES.items():
@@ -157,19 +153,17 @@ def inspect(
         typer.echo(json.dumps(m.to_dict(), indent=2))
         return
 
-    from rich.table import Table
+    from harness.cli.render import console, new_table, text
 
-    from harness.cli.render import console
-
-    c = console()
-    c.print(f"[bold]{m.path}[/]  {m.bytes:,} bytes ({_kib(m.bytes)})  sha256 {m.sha256[:16]}...")
-    c.print(f"variant: [bold]{m.variant}[/]  ({m.variant_reason})")
-    c.print(
+    c = console()  # the model's own strings (path, description, tensor and op names) print literally
+    c.print(text((str(m.path), "bold"), f"  {m.bytes:,} bytes ({_kib(m.bytes)})  sha256 {m.sha256[:16]}..."))
+    c.print(text("variant: ", (m.variant, "bold"), f"  ({m.variant_reason})"))
+    c.print(text(
         f"subgraphs: {m.subgraphs}  operators: {m.operators}  tensors: {m.tensors}"
         + (f"  description: {m.description}" if m.description else "")
-    )
-    c.print(f"weight dtypes: {m.weight_dtypes}  activation dtypes: {m.activation_dtypes}")
-    t = Table(title="inputs / outputs")
+    ))
+    c.print(text(f"weight dtypes: {m.weight_dtypes}  activation dtypes: {m.activation_dtypes}"))
+    t = new_table("inputs / outputs")
     for col in ("io", "name", "dtype", "shape", "quantization"):
         t.add_column(col, overflow="fold")
     for kind, tensors in (("input", m.inputs), ("output", m.outputs)):
@@ -182,7 +176,7 @@ def inspect(
             )
             t.add_row(kind, ti.name, ti.dtype, str(ti.shape), qtext)
     c.print(t)
-    ot = Table(title="ops")
+    ot = new_table("ops")
     ot.add_column("op_type")
     ot.add_column("count", justify="right")
     for op, n in m.ops.items():
@@ -204,7 +198,7 @@ def validate(
 
     One line per file: valid ones on stdout, invalid ones as `error: FILE: reason` on stderr.
     """
-    from harness.cli.render import console, error
+    from harness.cli.render import error, say
     from harness.models.validate import validate_each
 
     results = validate_each(files, timeout_s=timeout, memory_mb=memory_mb)
@@ -213,12 +207,7 @@ def validate(
         if r.ok:
             i = r.info
             assert i is not None
-            console().print(
-                f"ok  {r.path}  ({i.variant}, {i.bytes:,} bytes, {i.operators} ops, "
-                f"{r.seconds:.2f} s)",
-                markup=False,
-                soft_wrap=True,
-            )
+            say(f"ok  {r.path}  ({i.variant}, {i.bytes:,} bytes, {i.operators} ops, {r.seconds:.2f} s)")
         elif r is not failed[-1]:
             error(str(r.error))
     if failed:

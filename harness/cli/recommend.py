@@ -95,12 +95,11 @@ def _render(frame: Any, answer: Any, metric: str) -> None:
         for s, lo, hi in zip(frame["speedup_vs_fp32"], frame["ci_low"], frame["ci_high"], strict=True)]
     shown = shown.drop(columns=["ci_low", "ci_high", "reason"])
     render.table(shown, title=f"what to ship (fastest by {metric} latency within the bounds)")
-    con = render.console()
     for rec in answer.rows:
-        con.print(rec.sentence(), markup=False, soft_wrap=True)
+        render.say(rec.sentence())
     if len(answer.rows) > 1:
-        con.print("Across the farm: " + "; ".join(answer.groups) + ".", markup=False, soft_wrap=True)
+        render.say("Across the farm: " + "; ".join(answer.groups) + ".")
         for variant, why in answer.apart.items():
-            con.print(f"  {variant}: " + "; ".join(why), markup=False, soft_wrap=True)
+            render.say(f"  {variant}: " + "; ".join(why))
     if answer.accuracy_hint:
         render.warn(answer.accuracy_hint)

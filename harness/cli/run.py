@@ -153,8 +153,9 @@ class _Progress:
         from harness.cli import render
 
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TextColumn("{task.fields[current]}"),
+            TextColumn("{task.description}", markup=False, style="bold"), BarColumn(bar_width=24),
+            MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+            TextColumn("{task.fields[current]}", markup=False),
             console=render.console(stderr=True), transient=False,
         )
         self.tasks: dict[str, Any] = {}
@@ -173,7 +174,7 @@ class _Progress:
             self._open = False
 
     def on_start(self, campaign: str, totals: Mapping[str, int]) -> None:
-        from rich.text import Text
+        from harness.cli.render import clean
 
         if not self._open:
             self.progress.start()
@@ -183,34 +184,31 @@ class _Progress:
                 self.progress.reset(self.tasks[name], total=total, current="", failed=0)
                 self.failed[name] = 0
                 continue
-            self.tasks[name] = self.progress.add_task(Text(name), total=total, current="connecting",  # type: ignore[arg-type]
-                                                      failed=0)
+            self.tasks[name] = self.progress.add_task(clean(name), total=total, current="connecting", failed=0)
             self.failed[name] = 0
 
     def on_event(self, event: Any) -> None:
-        from rich.text import Text
+        from harness.cli.render import clean, text
 
         item = event.item
         task = self.tasks[item.device]
         label = f"{item.variant} t{item.threads} {item.mode}/{item.kernels} r{item.repeat}"
         if event.kind == "start":
-            self.progress.update(task, current=label)
+            self.progress.update(task, current=clean(label))
         elif event.kind in ("retry", "waiting"):
-            self.progress.update(task, current=f"{event.kind}: {label}")
-            self.progress.console.print(
-                Text.assemble((event.kind, "yellow"), f" {item.device} {label}: {event.message}"))
+            self.progress.update(task, current=clean(f"{event.kind}: {label}"))
+            self.progress.console.print(text((event.kind, "yellow"), f" {item.device} {label}: {event.message}"))
         else:
             self.progress.advance(task)
             if event.kind == "failed":
                 self.failed[item.device] += 1
                 self.progress.update(task, failed=self.failed[item.device])
-                self.progress.console.print(
-                    Text.assemble(("failed", "red"), f" {item.device} {label}: {event.message}"))
+                self.progress.console.print(text(("failed", "red"), f" {item.device} {label}: {event.message}"))
 
     def on_device(self, name: str, state: str, detail: str) -> None:
-        from rich.text import Text
+        from harness.cli.render import clean
 
-        self.progress.update(self.tasks[name], current=Text(state if not detail else f"{state}: {detail}"[:60]))
+        self.progress.update(self.tasks[name], current=clean(state if not detail else f"{state}: {detail}"[:60]))
 
 
 def _pct(value: Any) -> str:

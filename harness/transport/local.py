@@ -55,6 +55,10 @@ class LocalTransport(ContextMixin):
         from harness.contain import Limits, child_env, contained_argv
 
         argv = tuple(str(a) for a in argv)
+        program = argv[0] if argv else ""
+        where = os.path.join(cwd or "", program) if "/" in program else shutil.which(program)
+        if not where or not os.access(where, os.X_OK):  # said here: behind prlimit it would be an exit code
+            raise TransportError(f"local: cannot start {program or '(nothing)'}: no such program")
         start = time.perf_counter()
         try:
             proc = subprocess.Popen(  # contained: what runs here may be opening an untrusted model
