@@ -566,13 +566,16 @@ class ReportFile:
 
 
 def report(campaign: Campaign | str | os.PathLike[str] | None = None, *, out: str | os.PathLike[str] = "report.html",
-           baseline: str | None = None, candidate: str | None = None, results: str | None = None) -> ReportFile:
-    """Write the campaign's self-contained HTML report to ``out`` (atomically)."""
+           baseline: str | None = None, candidate: str | None = None, detail: int | None = None,
+           results: str | None = None) -> ReportFile:
+    """Write the campaign's self-contained HTML report to ``out`` (atomically). A campaign of more
+    than 4 devices gets the farm's page, where ``detail`` (default 3, at most 6) of the devices
+    that differ most from the rest get a section of their own."""
     from harness.analysis.report import build_report
     from harness.fileio import atomic_write_bytes
 
     c = open_campaign(campaign, results)
-    page = build_report(c.store.root, c.name, baseline=baseline, candidate=candidate)
+    page = build_report(c.store.root, c.name, baseline=baseline, candidate=candidate, detail=detail)
     target = Path(out)
     data = page.html.encode("utf-8")
     atomic_write_bytes(target, data)

@@ -6,6 +6,11 @@ where the time goes (per-op-type time per variant, from the profile runs), accur
 latency (where the campaign has accuracy runs), stability warnings, device facts, and how the
 report was made.
 
+A campaign of more than four devices (``farm.FARM_DEVICES``) gets the farm's page instead
+(``report_farm``): the farm at a glance, one table of every device, and sections of their own for
+the few devices that differ most; it never reads the timed invokes, and its size and number of
+plots do not grow with the number of devices.
+
 Plots are PNGs drawn with matplotlib's Agg canvas (no pyplot, no global backend) and embedded
 as ``data:`` URIs: the file needs no network and no JavaScript. Every string that comes from
 the data is escaped. Nothing is invented: a section without data says what is missing.
@@ -149,28 +154,35 @@ class LatencyGroup:
     median_ms: float  # stats.run_median of the runs, as in the key numbers and `harness compare`
 
 
-def latency_groups(runs: Any, samples: Any) -> list[LatencyGroup]:
-    """Latency runs that succeeded, per device x variant x threads x runtime."""
+def latency_groups(runs: Any, samples: Any = None) -> list[LatencyGroup]:
+    """Latency runs that succeeded, per device x variant x threads x runtime. The dots and the
+    median are the runs' own values (``p50_us``, else ``mean_us``: the unit the statistics compare);
+    the boxes are drawn over every timed invoke when ``samples`` (the campaign's samples frame) is
+    given, else over those run values (a farm's page never loads the invokes)."""
     import numpy as np
 
     lat = runs[(runs["mode"] == "latency") & (runs["status"] == "ok")]
+    invokes: dict[str, Any] = {}
+    if samples is not None and len(samples):
+        mine = samples[samples["run_id"].isin(lat["run_id"])]
+        for run_id, values in mine.groupby("run_id", observed=True, sort=False)["latency_us"]:
+            invokes[str(run_id)] = values.to_numpy(dtype="float64") / 1000.0
     out = []
     keys = ["device", "variant", "threads", "runtime"]
     for (device, variant, threads, runtime), group in lat.groupby(keys, observed=True, dropna=False):
-        s = samples[samples["run_id"].isin(group["run_id"])]
-        medians = [float(v) / 1000.0 for v in group["p50_us"].dropna()]
-        if len(s):
-            values = s["latency_us"].to_numpy(dtype="float64") / 1000.0
-            per_run = s.groupby("run_id")["latency_us"].median() / 1000.0
-            medians = [float(v) for v in per_run]
-            per_invoke = True
+        p50 = group["p50_us"].to_numpy(dtype="float64", na_value=np.nan)
+        mean = group["mean_us"].to_numpy(dtype="float64", na_value=np.nan)
+        medians = [float(v) / 1000.0 for v in stats.run_values(p50, mean)]
+        per_run = [invokes[r] for r in group["run_id"] if r in invokes]
+        if per_run:
+            values, per_invoke = np.concatenate(per_run), True
         elif medians:
             values, per_invoke = np.asarray(medians), False
         else:
             continue
-        median_us = stats.run_median(group["p50_us"].to_numpy(dtype="float64", na_value=np.nan),
-                                     group["mean_us"].to_numpy(dtype="float64", na_value=np.nan))
-        median_ms = float(stats.hd_median(medians)) if median_us is None else median_us / 1000.0
+        median_us = stats.run_median(p50, mean)
+        median_ms = float(stats.hd_median([float(np.median(v)) for v in per_run])) if median_us is None else \
+            median_us / 1000.0
         out.append(LatencyGroup(str(device), str(variant), int(threads) if threads == threads else 0,
                                 str(runtime) if isinstance(runtime, str) else "", values, per_invoke, medians,
                                 len(group), median_ms))
@@ -203,36 +215,65 @@ def op_type_times(runs: Any, ops: Any) -> dict[tuple[str, str], Any]:
     return out
 
 
-def warning_rows(runs: Any) -> list[tuple[str, str, str]]:
-    """(device, subject, text) of the page's warnings: ``stats.stability_warnings`` of each variant
-    x threads on a device (its latency runs, else its profile runs, as `harness compare` times them;
-    an emulator said once per device), and the runs left out that those groups do not cover."""
-    out: list[tuple[str, str, str]] = []
-    for device, dev_runs in runs.groupby("device", observed=True):
-        device = str(device)
+@dataclass(frozen=True)
+class WarningRow:
+    """One line of the page's warnings: on which device, which runs (``subject``), ``kind`` (a
+    ``stats`` warning kind, or "failed" / "inconclusive" for runs left out) and the message."""
+
+    device: str
+    subject: str
+    kind: str
+    message: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+_WARNING_COLS = ("run_id", "device", "variant", "threads", "mode", "status", "p50_us", "mean_us", "std_us",
+                 "facts_json", "error_message", "throttled", "delegate", "runner_mode", "runner_threads",
+                 "runner_delegate")
+
+
+def warning_rows(runs: Any) -> list[WarningRow]:
+    """The page's warnings: ``stats.stability_warnings`` of each variant x threads on a device (its
+    latency runs, else its profile runs, as `harness compare` times them; an emulator said once per
+    device), and the runs left out that those groups do not cover. Per-run aggregates only; the runs
+    are turned into records once (a farm has hundreds of groups)."""
+    frame = runs[list(_WARNING_COLS)].astype(object)
+    records = frame.where(frame.notna(), None).to_dict("records")
+    groups: dict[str, dict[tuple[str, Any], list[dict[str, Any]]]] = {}
+    for r in records:
+        groups.setdefault(str(r["device"]), {}).setdefault((str(r["variant"]), r["threads"]), []).append(r)
+    out: list[WarningRow] = []
+    for device in sorted(groups):
         said_emulator = False
-        for (variant, threads), group in dev_runs.groupby(["variant", "threads"], observed=True):
-            timing = group[group["mode"] == "latency"]
-            if not (timing["status"] == "ok").any():
-                timing = group[group["mode"] == "profile"] if (group["mode"] == "profile").any() else timing
-            subject = f"{variant_label(str(variant))}, {threads} thread{'s' if threads != 1 else ''}"
+        for (variant, threads), group in sorted(groups[device].items(), key=lambda kv: (kv[0][0], _order(kv[0][1]))):
+            latency = [r for r in group if r["mode"] == "latency"]
+            timing = latency
+            if not any(r["status"] == "ok" for r in latency) and any(r["mode"] == "profile" for r in group):
+                timing = [r for r in group if r["mode"] == "profile"]
+            subject = f"{variant_label(variant)}, {threads} thread{'s' if threads != 1 else ''}"
             for w in stats.stability_warnings(timing, subject):
                 if w.kind == stats.EMULATOR:
                     if not said_emulator:
-                        out.append((device, "device", f"{w.kind}: {w.message}"))
+                        out.append(WarningRow(device, "device", w.kind, w.message))
                     said_emulator = True
                 else:
-                    out.append((device, w.subject, f"{w.kind}: {w.message}"))
+                    out.append(WarningRow(device, w.subject, w.kind, w.message))
+            timed = {r["run_id"] for r in timing}
             for status in ("failed", "inconclusive"):  # stats covers the inconclusive runs it was given
-                bad = group[group["status"] == status]
-                if status == "inconclusive":
-                    bad = bad[~bad["run_id"].isin(timing["run_id"])]
-                if len(bad):
-                    why = sorted({str(m) for m in bad["error_message"].dropna()})[:2]
-                    modes = " / ".join(sorted(str(m) for m in bad["mode"].unique()))
-                    out.append((device, subject, f"{status}: {len(bad)} {modes} run(s) left out"
-                                + (f": {'; '.join(why)}" if why else "")))
+                bad = [r for r in group if r["status"] == status and (status == "failed" or r["run_id"] not in timed)]
+                if bad:
+                    why = sorted({str(r["error_message"]) for r in bad if r["error_message"] is not None})[:2]
+                    modes = " / ".join(sorted({str(r["mode"]) for r in bad}))
+                    out.append(WarningRow(device, subject, status, f"{len(bad)} {modes} run(s) left out"
+                                          + (f": {'; '.join(why)}" if why else "")))
     return out
+
+
+def _order(threads: Any) -> tuple[int, int]:
+    return (1, 0) if threads is None else (0, int(threads))
 
 
 # --- comparisons (harness.analysis.compare, when this build has it) -------------------------
@@ -619,19 +660,31 @@ nav{font-size:13px;margin-top:8px}nav a{color:#1a73e8;margin-right:14px;text-dec
 code,pre{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f1f3f4;border-radius:3px}
 code{padding:1px 4px}pre{padding:8px 10px;overflow-x:auto;white-space:pre-wrap}
 details{margin:6px 0}summary{cursor:pointer;color:#1a73e8;font-size:13.5px}
+table.farm{font-size:12.5px}table.farm td{white-space:nowrap;padding:3px 8px}
+td.faster{color:#2E7D32}td.slower{color:#C62828}
 """
 
 
-def _section(sid: str, body: str) -> str:
-    title = dict(SECTIONS)[sid]
+def _section(sid: str, body: str, title: str | None = None) -> str:
+    title = title or dict(SECTIONS)[sid]
     return f'<section id="{sid}"><h2>{e(title)}</h2>{body}</section>'
 
 
 def build_report(results_root: Any = None, campaign: str | None = None, *, baseline: str | None = None,
-                 candidate: str | None = None) -> Report:
-    """The report of ``campaign`` (default: the newest) in the store at ``results_root``."""
+                 candidate: str | None = None, detail: int | None = None) -> Report:
+    """The report of ``campaign`` (default: the newest) in the store at ``results_root``.
+
+    A campaign of more than ``farm.FARM_DEVICES`` devices gets the farm's page
+    (``report_farm``): the farm at a glance, one table of every device, and a section of its own
+    for each of the ``detail`` devices that differ most (default ``farm.DETAIL``, at most
+    ``farm.MAX_DETAIL``). Its timed invokes (the samples frame) are never read; a smaller
+    campaign's page draws its latency boxes over them."""
+    from harness.analysis import farm
     from harness.store import Store, load_results
 
+    if detail is not None and not 0 <= detail <= farm.MAX_DETAIL:
+        raise UserError(f"--detail {detail}: give 0 to {farm.MAX_DETAIL}. That many of the devices that differ most "
+                        "get their own section (the page stays within 15 plots); every device is in the table.")
     store = Store(results_root)
     if not store.root.exists():
         raise UserError(f"No results store at {store.root}. Run `harness run` first, or pass --results DIR.")
@@ -642,8 +695,9 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
     if runs.empty:
         raise UserError(f"Campaign {campaign!r} has no runs yet: nothing to report. "
                         f"`harness run --resume {campaign}` finishes it.")
+    is_farm = runs["device"].nunique() > farm.FARM_DEVICES
     titles = device_titles(runs)
-    groups = latency_groups(runs, res.samples)
+    groups = latency_groups(runs, None if is_farm else res.samples)
     measured = ordered_variants(g.variant for g in groups)
     known = ordered_variants(runs["variant"].dropna())
     for name, value in (("--baseline", baseline), ("--candidate", candidate)):
@@ -671,28 +725,38 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
     acc, acc_note = _accuracy(store, runs)
     if acc_note:
         notes.append(acc_note)
-    answer = answer_sentences(comps, groups, titles, baseline, candidate, acc, mod is not None)
-
     page = _Page(campaign, meta, store, res, runs, titles, groups, known, baseline, candidate, mod, comps, notes, acc)
+    if is_farm:
+        from harness.analysis.report_farm import farm_page
+
+        return farm_page(page, farm.DETAIL if detail is None else detail)
+    if detail is not None:
+        notes.append(f"--detail applies to campaigns of more than {farm.FARM_DEVICES} devices: every device of this "
+                     "one has its own sections")
+    answer = answer_sentences(comps, groups, titles, baseline, candidate, acc, mod is not None)
     parts = [section(page) for section in (_numbers, _latency, _ratios, _ops, _accuracy_section, _warnings, _devices,
                                            _about)]
-    plots = page.plots
-    model = model_name(meta, runs)
+    return assemble(page, answer, SECTIONS, parts, ", ".join(titles.values()))
 
-    nav = "".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title in SECTIONS)
-    head_title = f"{model}: which variant?" if model else f"campaign {campaign}"
+
+def assemble(p: _Page, answer: Sequence[str], sections: Sequence[tuple[str, str]], parts: Sequence[str],
+             subtitle: str) -> Report:
+    """The page: header (title, campaign, ``subtitle``, the sections' links), the answer, the sections."""
+    model = model_name(p.meta, p.runs)
+    nav = "".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title in sections)
+    head_title = f"{model}: which variant?" if model else f"campaign {p.campaign}"
     how = ("Ratios of median latency over process-level runs (Harrell-Davis) with 95 % BCa bootstrap intervals; "
-           "details below." if comps else "Medians over process-level runs (Harrell-Davis); details below.")
+           "details below." if p.comps else "Medians over process-level runs (Harrell-Davis); details below.")
     html = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(head_title)} · harness report</title><style>{CSS}</style></head><body>"
         f'<header><div class="inner"><h1>{e(head_title)}</h1><div class="sub">harness report · campaign '
-        f"{e(campaign)} · {e(', '.join(titles.values()))}</div><nav>{nav}</nav></div></header><main>"
+        f"{e(p.campaign)} · {e(subtitle)}</div><nav>{nav}</nav></div></header><main>"
         '<div class="answer" id="answer">' + "".join(f"<p>{e(s)}</p>" for s in answer)
         + f'<p class="how">{e(how)}</p></div>' + "".join(parts) + "</main></body></html>\n"
     )
-    return Report(html, campaign, baseline, candidate, answer, plots, notes)
+    return Report(html, p.campaign, p.baseline, p.candidate, list(answer), p.plots, p.notes)
 
 
 def model_name(meta: dict[str, Any], runs: Any) -> str:
@@ -773,13 +837,23 @@ def _latency(p: _Page) -> str:
     body = ""
     for device in sorted({g.device for g in groups}):
         mine = [g for g in groups if g.device == device]
-        body += _img(plot_latency(titles[device], mine), f"latency per variant on {titles[device]}",
-                     "Boxes: every timed invoke, 25th-75th percentile with their median; whiskers: 5th-95th "
-                     "percentile; dots: the median of each process-level run (the unit the statistics compare); "
-                     "the number: the median over those runs, as in the key numbers.")
+        body += latency_figure(titles[device], mine)
         p.plots += 1
     return _section("latency", body or '<p class="missing">No successful latency runs '
                           "in this campaign.</p>")
+
+
+def latency_figure(title: str, groups: Sequence[LatencyGroup]) -> str:
+    """One device's latency plot with its caption (boxes over every invoke, or over the runs' medians)."""
+    if all(g.per_invoke for g in groups):
+        caption = ("Boxes: every timed invoke, 25th-75th percentile with their median; whiskers: 5th-95th "
+                   "percentile; dots: the median of each process-level run (the unit the statistics compare); "
+                   "the number: the median over those runs, as in the key numbers.")
+    else:
+        caption = ("Boxes: the process-level runs' own medians (the unit the statistics compare), 25th-75th "
+                   "percentile; whiskers: 5th-95th; dots: each run's median; the number: the median over those runs, "
+                   "as in the key numbers. The spread of the invokes inside a run is in the warnings (its std).")
+    return _img(plot_latency(title, groups), f"latency per variant on {title}", caption)
 
 
 def _ratios(p: _Page) -> str:
@@ -799,22 +873,28 @@ def _ratios(p: _Page) -> str:
                     " (candidate / baseline), the bar its 95 % bootstrap interval; green = faster, red = slower, "
                     "grey = no detectable difference.")
         p.plots += 1
-        body += _table(
-            ["device", "threads", "runtime", "candidate vs baseline", "runs", "ratio", "95 % CI", "p (Mann-Whitney)",
-             "verdict", "op types behind the difference (candidate - baseline, ms per invoke)"],
-            [(titles.get(c.device, c.device), c.threads, c.runtime or "",
-              f"{variant_label(c.candidate)} vs {variant_label(c.baseline)}", f"{c.n_candidate} / {c.n_baseline}",
-              _fmt(c.ratio, ".3f"),
-              f"{_fmt(c.ci_low, '.3f')}-{_fmt(c.ci_high, '.3f')}" if _num(c.ci_low) is not None else "n/a",
-              _fmt(c.p_value, ".2g"), c.verdict,
-              "; ".join(f"{t[0]} {_fmt(t[3], '+.3f')}" for t in list(c.top_ops)[:4]))
-             for c in comps],
-            numeric=(1, 5, 6, 7),
-        )
-        cnotes = sorted({str(n) for c in comps for n in (getattr(c, "notes", None) or [])})
-        if cnotes:
-            body += '<ul class="note">' + "".join(f"<li>{e(n)}</li>" for n in cnotes) + "</ul>"
+        body += ratio_table(comps, titles)
     return _section("ratios", body)
+
+
+def ratio_table(comps: Sequence[Any], titles: dict[str, str]) -> str:
+    """The comparisons as a table (ratio, interval, p, verdict, op types), then their notes."""
+    body = _table(
+        ["device", "threads", "runtime", "candidate vs baseline", "runs", "ratio", "95 % CI", "p (Mann-Whitney)",
+         "verdict", "op types behind the difference (candidate - baseline, ms per invoke)"],
+        [(titles.get(c.device, c.device), c.threads, c.runtime or "",
+          f"{variant_label(c.candidate)} vs {variant_label(c.baseline)}", f"{c.n_candidate} / {c.n_baseline}",
+          _fmt(c.ratio, ".3f"),
+          f"{_fmt(c.ci_low, '.3f')}-{_fmt(c.ci_high, '.3f')}" if _num(c.ci_low) is not None else "n/a",
+          _fmt(c.p_value, ".2g"), c.verdict,
+          "; ".join(f"{t[0]} {_fmt(t[3], '+.3f')}" for t in list(c.top_ops)[:4]))
+         for c in comps],
+        numeric=(1, 5, 6, 7),
+    )
+    cnotes = sorted({str(n) for c in comps for n in (getattr(c, "notes", None) or [])})
+    if cnotes:
+        body += '<ul class="note">' + "".join(f"<li>{e(n)}</li>" for n in cnotes) + "</ul>"
+    return body
 
 
 def _ops(p: _Page) -> str:
@@ -824,14 +904,18 @@ def _ops(p: _Page) -> str:
     body = ""
     for (device, delegate), frame in sorted(op_frames.items(), key=lambda kv: (kv[0][0], kv[0][1] != "xnnpack",
                                                                                 kv[0][1])):
-        mode = KERNEL_MODE.get(delegate, f"delegate {delegate}")
-        body += _img(plot_op_types(f"{titles.get(device, device)}: {mode}", frame),
-                     f"per-op-type time per variant on {titles.get(device, device)}, {mode}",
-                     f"From the profile run of each variant ({mode}): per-op time per invoke, summed by op type. "
-                     "Profiling adds overhead, so totals run above the latency runs' medians; compare the shares.")
+        body += op_types_figure(titles.get(device, device), delegate, frame)
         p.plots += 1
     return _section("ops", body or '<p class="missing">No profile runs with per-op timings in this campaign '
                           "(run without <code>--no-profile</code> to get them).</p>")
+
+
+def op_types_figure(title: str, delegate: str, frame: Any) -> str:
+    """One device's per-op-type plot in one kernel mode, with its caption."""
+    mode = KERNEL_MODE.get(delegate, f"delegate {delegate}")
+    return _img(plot_op_types(f"{title}: {mode}", frame), f"per-op-type time per variant on {title}, {mode}",
+                f"From the profile run of each variant ({mode}): per-op time per invoke, summed by op type. "
+                "Profiling adds overhead, so totals run above the latency runs' medians; compare the shares.")
 
 
 def _accuracy_section(p: _Page) -> str:
@@ -864,20 +948,25 @@ def _warnings(p: _Page) -> str:
     runs, titles = p.runs, p.titles
     warns = warning_rows(runs)
     if warns:
-        body = '<ul class="warn">' + "".join(
-            f"<li><b>{e(titles.get(device, device))}</b> · {e(subject)}: {e(text)}</li>"
-            for device, subject, text in warns
-        ) + "</ul>"
+        body = warning_list(warns, titles)
     else:
         body = '<p class="note">None: every group of runs is within the usual limits.</p>'
-    cv, off = f"{100 * stats.SPREAD_CV:.0f} %", f"{100 * stats.OUTLIER_OFF:.0f} %"
-    body += ('<p class="note">Limits, as pyperf draws them, on the process-level runs of each variant: their '
-             f"medians spread with a std of {cv} of their mean or more; a run {off} or more off the median of the "
-             f"runs; a run whose invokes spread with a std of {cv} of their mean or more; fewer than {stats.MIN_RUNS} "
-             "runs (the fewest that "
-             "give a usable interval); inconclusive, throttled or failed runs; emulators. The same limits as "
-             "<code>harness run</code> and <code>harness compare</code>.</p>")
-    return _section("warnings", body)
+    return _section("warnings", body + LIMITS_NOTE)
+
+
+def warning_list(warns: Sequence[WarningRow], titles: dict[str, str]) -> str:
+    return '<ul class="warn">' + "".join(
+        f"<li><b>{e(titles.get(w.device, w.device))}</b> · {e(w.subject)}: {e(w.text)}</li>" for w in warns
+    ) + "</ul>"
+
+
+LIMITS_NOTE = (
+    '<p class="note">Limits, as pyperf draws them, on the process-level runs of each variant: their '
+    f"medians spread with a std of {100 * stats.SPREAD_CV:.0f} % of their mean or more; a run "
+    f"{100 * stats.OUTLIER_OFF:.0f} % or more off the median of the runs; a run whose invokes spread with a std of "
+    f"{100 * stats.SPREAD_CV:.0f} % of their mean or more; fewer than {stats.MIN_RUNS} runs (the fewest that "
+    "give a usable interval); inconclusive, throttled or failed runs; emulators. The same limits as "
+    "<code>harness run</code> and <code>harness compare</code>.</p>")
 
 
 def _devices(p: _Page) -> str:
@@ -885,22 +974,39 @@ def _devices(p: _Page) -> str:
     runs, titles = p.runs, p.titles
     body = ""
     for device, dev_runs in runs.groupby("device", observed=True):
-        facts: dict[str, Any] = {}
-        for f in dev_runs["facts_json"]:
-            facts.update({k: v for k, v in _facts(f).items() if v is not None})
-        for col in ("device_model", "cpu_model", "abi", "os", "cores"):
-            vals = dev_runs[col].dropna().unique()
-            if col not in facts and len(vals):
-                facts[col] = vals[0]
-        rows = [(label, _fact_text(facts[key])) for key, label in FACT_ROWS if key in facts]
-        runtimes = sorted({" ".join(str(x) for x in (r.runner, r.runner_version, "·", r.runtime, r.runtime_version)
-                                    if isinstance(x, str)) for r in dev_runs.itertuples()})
-        rows.append(("Runner · runtime", "; ".join(runtimes)))
-        rows.append(("Transport", ", ".join(sorted(str(t) for t in dev_runs["transport"].dropna().unique()))))
-        body += f"<h3>{e(titles.get(str(device), device))}</h3>" + _table(["fact", "value"], rows)
-        body += (f"<details><summary>every fact collected</summary><pre>{e(json.dumps(facts, indent=1, default=str))}"
-                 "</pre></details>")
+        body += f"<h3>{e(titles.get(str(device), device))}</h3>" + device_facts_html(dev_runs)
     return _section("devices", body)
+
+
+def device_facts(dev_runs: Any) -> dict[str, Any]:
+    """Every fact collected on one device (its runs' facts_json merged), with the runs' own columns
+    where the facts lack them."""
+    facts: dict[str, Any] = {}
+    for f in dev_runs["facts_json"]:
+        facts.update({k: v for k, v in _facts(f).items() if v is not None})
+    for col in ("device_model", "cpu_model", "abi", "os", "cores"):
+        vals = dev_runs[col].dropna().unique()
+        if col not in facts and len(vals):
+            facts[col] = vals[0]
+    return facts
+
+
+def runtimes_text(dev_runs: Any) -> str:
+    """'litert 1.0 · ai_edge_litert 2.3.0' for each runner and runtime a device's runs used."""
+    cols = (dev_runs[c].astype(object) for c in ("runner", "runner_version", "runtime", "runtime_version"))
+    return "; ".join(sorted({" ".join(str(x) for x in (runner, version, "·", runtime, rt_version) if isinstance(x, str))
+                             for runner, version, runtime, rt_version in zip(*cols, strict=True)}))
+
+
+def device_facts_html(dev_runs: Any) -> str:
+    """One device's facts table and every fact collected (folded)."""
+    facts = device_facts(dev_runs)
+    rows = [(label, _fact_text(facts[key])) for key, label in FACT_ROWS if key in facts]
+    rows.append(("Runner · runtime", runtimes_text(dev_runs)))
+    rows.append(("Transport", ", ".join(sorted(str(t) for t in dev_runs["transport"].dropna().unique()))))
+    return _table(["fact", "value"], rows) + (
+        f"<details><summary>every fact collected</summary><pre>{e(json.dumps(facts, indent=1, default=str))}"
+        "</pre></details>")
 
 
 def _about(p: _Page) -> str:

@@ -6,7 +6,8 @@ same kernel mode as the latency runs).
 (its mean where the runner gave no percentile) — the statistic `harness compare` compares, so
 ``vs_fp32`` (the ratio of those medians) is exactly `harness compare`'s ratio for the same pair.
 ``p90_ms`` is the same estimator over each run's p90. ``invokes`` counts the timed invokes behind
-the runs' percentiles.
+the runs' percentiles (the runs' ``count``). Everything here is read from per-run aggregates and the
+profile runs' ops: the timed invokes themselves (the samples frame) are never loaded.
 """
 
 from __future__ import annotations
@@ -49,37 +50,53 @@ def _ms(us: float | None) -> float | None:
 
 
 def summarize(results: Any, campaign: str | None = None, top: int = 3) -> Any:
-    """One row per device x variant x threads of the latency runs that succeeded."""
+    """One row per device x variant x threads of the latency runs that succeeded (``results``:
+    anything with ``runs`` and ``ops`` frames; its samples are never read)."""
+    return summary_table(results.runs, results.ops, campaign, top)
+
+
+def summary_table(runs: Any, ops: Any, campaign: str | None = None, top: int = 3) -> Any:
+    """``summarize`` over a runs and an ops frame: per-run aggregates only (``count`` is each run's
+    number of timed invokes, ``p50_us`` / ``p90_us`` / ``mean_us`` its own statistics)."""
     import pandas as pd
 
-    runs, ops, samples = results.runs, results.ops, results.samples
     if campaign is not None:
         runs = runs[runs["campaign"] == campaign]
     ok = runs[runs["status"] == "ok"]
     lat = ok[ok["mode"] == "latency"]
+    profiles: dict[tuple[Any, Any, int], list[tuple[Any, str]]] = {}  # (device, variant, threads) -> (delegate, run)
     prof = ok[ok["mode"] == "profile"]
+    for device, variant, threads, delegate, run_id in zip(prof["device"], prof["variant"], prof["threads"],
+                                                          prof["delegate"], prof["run_id"], strict=True):
+        profiles.setdefault((device, variant, int(threads)), []).append((delegate, run_id))
     rows: list[dict[str, Any]] = []
+    chosen: dict[tuple[Any, Any, int], str] = {}  # the profile run whose op types are listed
     medians_us: dict[tuple[Any, Any, int], float | None] = {}  # unrounded, for vs_fp32
     for (device, variant, threads), group in lat.groupby(["device", "variant", "threads"], observed=True):
-        n_invokes = int(samples["run_id"].isin(group["run_id"]).sum())
+        key = (device, variant, int(threads))
         delegate = group["delegate"].iloc[0]
-        match = prof[(prof["device"] == device) & (prof["variant"] == variant) & (prof["threads"] == threads)]
-        preferred = match[match["delegate"] == delegate]
-        chosen = preferred if not preferred.empty else match
-        tops = top_op_types(ops[ops["run_id"] == chosen["run_id"].iloc[0]], top) if not chosen.empty else []
-        medians_us[(device, variant, int(threads))] = p50_us = _median_us(group["p50_us"], group["mean_us"])
+        match = profiles.get(key, [])
+        preferred = [r for d, r in match if d == delegate] or [r for _, r in match]
+        if preferred:
+            chosen[key] = preferred[0]
+        medians_us[key] = p50_us = _median_us(group["p50_us"], group["mean_us"])
         rows.append(
             {
                 "device": device,
                 "variant": variant,
                 "threads": int(threads),
                 "runs": len(group),
-                "invokes": n_invokes,
+                "invokes": int(group["count"].sum()),
                 "p50_ms": _ms(p50_us),
                 "p90_ms": _ms(_median_us(group["p90_us"])),
-                "top_ops": "\n".join(f"{t} {p:.0f}%" for t, p in tops),
+                "top_ops": "",
             }
         )
+    by_run = dict(iter(ops[ops["run_id"].isin(list(chosen.values()))].groupby("run_id", observed=True)))
+    for row in rows:
+        run_id = chosen.get((row["device"], row["variant"], row["threads"]))
+        tops = top_op_types(by_run[run_id], top) if run_id in by_run else []
+        row["top_ops"] = "\n".join(f"{t} {p:.0f}%" for t, p in tops)
     table = pd.DataFrame(rows, columns=["device", "variant", "threads", "runs", "invokes", "p50_ms",
                                         "p90_ms", "top_ops"])
     if table.empty:

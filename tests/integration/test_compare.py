@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -195,3 +196,63 @@ def test_runtimes_compare_like_variants(imported, campaign):
         assert c.runtime.startswith("tflite_interpreter") and "ai_edge_litert" in c.runtime
         assert c.n_baseline == 1 and c.n_candidate == 10 and c.ci_low is None
         assert all(o.baseline_path.startswith(("XNNPACK", "TFLite", "-")) for o in c.ops)
+
+
+# --- the same numbers from per-run aggregates and from the timed invokes --------------------------
+
+LATENCY_AGGREGATES = ("count", "mean_us", "std_us", "min_us", "p50_us", "p90_us", "p99_us", "max_us")
+
+
+class _AggregatesOnly:
+    """A campaign's runs and ops frames; reading its samples (the timed invokes) fails the test."""
+
+    def __init__(self, res):
+        self.runs, self.ops = res.runs, res.ops
+
+    @property
+    def samples(self):
+        raise AssertionError("the analysis read the timed invokes where per-run aggregates were enough")
+
+
+def _from_invokes(res):
+    """The campaign with every run's latency aggregates thrown away and computed again from its
+    timed invokes, by the function that computed them when the run landed."""
+    import pandas as pd
+
+    from harness.parsers.litert import latency_stats
+
+    per_run = {str(run_id): latency_stats(values.tolist())
+               for run_id, values in res.samples.groupby("run_id", observed=True)["latency_us"]}
+    runs = res.runs.copy()
+    ok_latency = runs[(runs["status"] == "ok") & (runs["mode"] == "latency")]
+    assert set(ok_latency["run_id"]) <= set(per_run), "every latency run has its invokes"
+    for col in LATENCY_AGGREGATES:  # runs without invokes (failed ones) keep none
+        runs[col] = pd.array([per_run[r][col] if r in per_run else None for r in runs["run_id"]],
+                             dtype=res.runs[col].dtype)
+    return SimpleNamespace(runs=runs, ops=res.ops)
+
+
+def test_compare_summary_and_warnings_from_aggregates_equal_those_from_the_invokes(campaign):
+    """Issue 10: analysis works from per-run aggregates, with the numbers the invokes give."""
+    import pandas as pd
+
+    from harness.analysis.report import latency_groups, warning_rows
+    from harness.analysis.summary import summarize
+
+    res = load_results(campaign / "results")
+    aggregates, invokes = _AggregatesOnly(res), _from_invokes(res)
+    for baseline, candidate in (("fp32", "int8"), ("int8", "fp32")):
+        a = compare(aggregates, baseline=baseline, candidate=candidate)
+        b = compare(invokes, baseline=baseline, candidate=candidate)
+        assert [c.row() for c in a] == [c.row() for c in b]  # ratio, interval, p, verdict, top ops: equal floats
+        assert [(c.baseline_ms, c.candidate_ms, c.warnings, c.notes) for c in a] == \
+               [(c.baseline_ms, c.candidate_ms, c.warnings, c.notes) for c in b]
+        assert a[0].ci_low is not None and a[0].n_baseline == 10
+    pd.testing.assert_frame_equal(summarize(aggregates, "cmp"), summarize(invokes, "cmp"))
+    table = summarize(aggregates, "cmp").set_index("variant")
+    lat = res.runs[(res.runs["mode"] == "latency") & (res.runs["status"] == "ok")]
+    for variant, group in lat.groupby("variant", observed=True):  # `invokes` counts the samples behind the runs
+        assert table.loc[variant, "invokes"] == res.samples["run_id"].isin(group["run_id"]).sum() > 0
+    assert warning_rows(aggregates.runs) == warning_rows(invokes.runs)
+    assert [(g.variant, g.median_ms, g.run_medians_ms) for g in latency_groups(aggregates.runs)] == \
+           [(g.variant, g.median_ms, g.run_medians_ms) for g in latency_groups(invokes.runs)]

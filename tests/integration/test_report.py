@@ -198,3 +198,184 @@ def test_unknown_campaign_or_variant_exits_2_with_a_clear_message(tmp_path, cach
     assert proc.returncode == 2 and "--baseline 'fp64' is not a variant" in proc.stderr
     proc = harness("report", "--results", str(tmp_path / "nothing"), cwd=tmp_path, cache_home=cache_home)
     assert proc.returncode == 2 and "No results store" in proc.stderr
+
+
+# --- a farm: the real campaign copied to many devices ------------------------------------------
+
+# Which variant is fastest on a group of devices, as latency relative to the source's fp32 median:
+# seven phones where fp32 wins, three where int8 does, two where dynamic-range does.
+FARM_GROUPS = {
+    "common": ("Pixel 7", 7, {"fp32": 1.0, "fp16": 1.15, "dynamic": 1.6, "int8": 1.4}),
+    "int8": ('<i>Galaxy</i> A54', 3, {"fp32": 1.3, "fp16": 1.4, "dynamic": 1.6, "int8": 0.8}),
+    "dynamic": ("Moto G", 2, {"fp32": 1.3, "fp16": 1.4, "dynamic": 0.9, "int8": 1.5}),
+}
+COPIES = 3  # each latency run of the source lands this many times on a device (6 runs a side)
+INVOKES_KEPT = 400
+
+
+def _records(frame):
+    import pandas as pd
+
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for row in rows:
+        for k, v in row.items():
+            if isinstance(v, pd.Timestamp):
+                row[k] = v.isoformat()
+            elif hasattr(v, "item"):
+                row[k] = v.item()
+    return rows
+
+
+def copy_to_farm(source: Path, dest: Path, devices: list[tuple[str, str, dict[str, float]]],
+                 campaign: str = "farm") -> Store:
+    """``source`` (a campaign folder) landed again on each (name, model, relative latency per
+    variant) device, through the store's own writer: latencies scaled so that the device's variant
+    medians are the given multiples of the source's fp32 median, each latency run landed COPIES
+    times (slightly jittered), its first INVOKES_KEPT invokes kept and its aggregates computed
+    from them as the parser does."""
+    from harness import load_results
+    from harness.analysis import stats
+    from harness.parsers.litert import latency_stats
+
+    res = load_results(source)
+    runs, name = res.runs, source.name
+    lat = runs[(runs["mode"] == "latency") & (runs["status"] == "ok")]
+    medians = {v: stats.run_median(g["p50_us"].to_numpy(dtype="float64"))
+               for v, g in lat.groupby("variant", observed=True)}
+    ops_of: dict[str, list] = {}
+    for op in _records(res.ops):
+        ops_of.setdefault(op["run_id"], []).append(op)
+    samples_of: dict[str, list] = {}
+    for s in _records(res.samples):
+        samples_of.setdefault(s["run_id"], []).append(s)
+    store = Store(dest)
+    source_store = Store(source.parent)
+    for d, (device, model, targets) in enumerate(devices):
+        for run in _records(runs):
+            key = run["run_id"].split("/", 1)[1]
+            factor = targets[run["variant"]] * medians["fp32"] / medians[run["variant"]] * (1 + 0.01 * d)
+            raw = {}
+            if run["mode"] == "accuracy":
+                raw["outputs.npz"] = source_store.raw_path(name, key, "outputs.npz").read_bytes()
+            copies = COPIES if run["mode"] == "latency" else 1
+            for copy in range(copies):
+                repeat = run["repeat"] * copies + copy if run["mode"] == "latency" else run["repeat"]
+                new_key = f"{device}{key[key.index('.'):key.rindex('.r')]}.r{repeat}"
+                run_id = f"{campaign}/{new_key}"
+                f = factor * (1 + 0.004 * copy)
+                samples = [{**s, "run_id": run_id, "latency_us": s["latency_us"] * f}
+                           for s in samples_of.get(run["run_id"], [])[:INVOKES_KEPT]]
+                new_run = {**run, "run_id": run_id, "campaign": campaign, "device": device, "device_model": model,
+                           "plan_key": new_key, "repeat": repeat,
+                           "profile_invoke_us": run["profile_invoke_us"] and run["profile_invoke_us"] * f}
+                if samples:
+                    new_run.update(latency_stats([s["latency_us"] for s in samples]))
+                ops = [{**o, "run_id": run_id, **{c: o[c] * f for c in ("first_ms", "avg_ms", "per_run_ms")
+                                                  if o[c] is not None}} for o in ops_of.get(run["run_id"], [])]
+                store.land_run(campaign, new_key, {"run": new_run, "ops": ops, "samples": samples}, raw)
+    store.write_campaign(campaign, {"campaign": campaign, "created_at": "2026-12-01T00:00:00+00:00",
+                                    "model_name": "tiny_cnn", "devices": [d[0] for d in devices]})
+    return store
+
+
+def farm_devices(groups=FARM_GROUPS) -> list[tuple[str, str, dict[str, float]]]:
+    out = []
+    for group, (model, n, targets) in groups.items():
+        out += [(f"{group}-{k}", model, targets) for k in range(n)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def farm(real, tmp_path_factory, cache_home):
+    """The real campaign as a farm of 12 devices that disagree on the fastest variant, and its page
+    with --detail 2."""
+    root, _ = real
+    dest = tmp_path_factory.mktemp("farm")
+    copy_to_farm(root / "results" / "r1", dest / "results", farm_devices())
+    proc = harness("report", "farm", "--detail", "2", "--results", str(dest / "results"), "--out",
+                   str(dest / "farm.html"), cwd=dest, cache_home=cache_home)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return dest, proc
+
+
+def test_a_farm_page_shows_the_farm_and_two_devices_in_the_browser(farm, tmp_path):
+    from harness.analysis.report_farm import FARM_SECTIONS
+
+    root, proc = farm
+    page = root / "farm.html"
+    assert page.stat().st_size < 3_000_000
+    dom = chromium("--dump-dom", page.as_uri(), tmp=tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert console_errors(dom.stderr) == []
+    text = dom.stdout
+    for sid, title in FARM_SECTIONS:
+        assert f'id="{sid}"' in text and f"<h2>{title}</h2>" in text, sid
+    # the answer: every device counted, grouped by its fastest variant
+    assert "Across 12 devices, int8 against dynamic-range: detectably faster on 10, slower on 2" in text
+    assert "Fastest (lowest median latency): fp32 on 7 devices, int8 on 3 devices, dynamic-range on 2 devices." in text
+    # plots: heatmap + spread + (latency + op types) for each of the 2 devices + accuracy of those 2
+    images = PNG_RE.findall(text)
+    assert len(images) == 2 + 2 * 2 + 1 <= 15
+    assert 'alt="heatmap of each variant' in text
+    # the heatmap is drawn in both colours: devices disagree
+    from PIL import Image
+
+    heat = Image.open(io.BytesIO(base64.b64decode(images[0]))).convert("RGB")
+    colours = [c for _, c in heat.getcolors(maxcolors=1 << 20)]
+    assert any(g > r + 60 for r, g, _ in colours) and any(r > g + 60 for r, g, _ in colours)
+    # the two devices that differ most: one of each minority group, not two alike
+    detailed = re.findall(r'<h3 id="device-\d">([^<]*)</h3>', text)
+    assert len(detailed) == 2
+    assert {re.search(r"\((\w+)-\d\)", t).group(1) for t in detailed} == {"int8", "dynamic"}, detailed
+    # every device in one table, sorted by int8's ratio to dynamic-range, fastest first
+    table = text[text.index('<section id="table">'):]
+    table = table[:table.index("</section>")]
+    rows = re.findall(r"<tr><td>([^<]+)</td>.*?</tr>", table)
+    assert len(rows) == 12
+    ratios = [float(r) for r in re.findall(r'<td class="n (?:faster|slower)?">([\d.]+) \(', table)[::3]]
+    assert ratios == sorted(ratios) and len(ratios) == 12
+    assert [r.split("-")[0] for r in rows[:3]] == ["int8"] * 3  # the int8 phones lead
+    # strings from the data are escaped here too; nothing runs, nothing leaves the file
+    assert "<i>Galaxy</i>" not in text and "&lt;i&gt;Galaxy&lt;/i&gt; A54" in text
+    assert "<script" not in text.lower()
+    assert not re.search(r'(src|href)="(https?:)?//', text)
+
+
+def test_a_farm_page_reads_no_invoke_and_detail_sets_its_sections(farm, monkeypatch, tmp_path):
+    import harness
+    import harness.store
+    from harness.errors import UserError
+
+    root, _ = farm
+    loaded = harness.store.load_results
+
+    class AggregatesOnly:
+        def __init__(self, res):
+            self.runs, self.ops = res.runs, res.ops
+
+        @property
+        def samples(self):
+            raise AssertionError("a farm's page read the timed invokes")
+
+    monkeypatch.setattr(harness.store, "load_results", lambda *a, **k: AggregatesOnly(loaded(*a, **k)))
+    rep = build_report(root / "results", "farm", detail=0)
+    assert rep.plots == 2 and 'id="device-1"' not in rep.html
+    assert len(rep.answer) == 2  # the pair across the farm, the fastest variant: not a sentence per device
+    written = harness.report(root / "results" / "farm", out=tmp_path / "one.html", detail=1)
+    assert written.plots == 2 + 2 + 1 and written.bytes < 3_000_000
+    assert (tmp_path / "one.html").read_text().count('<h3 id="device-') == 1
+    with pytest.raises(UserError, match="--detail 7: give 0 to 6"):
+        build_report(root / "results", "farm", detail=7)
+
+
+def test_four_devices_keep_the_small_page(real, tmp_path):
+    root, _ = real
+    groups = {"common": FARM_GROUPS["common"][:1] + (4,) + FARM_GROUPS["common"][2:]}
+    copy_to_farm(root / "results" / "r1", tmp_path / "results", farm_devices(groups))
+    rep = build_report(tmp_path / "results", "farm")
+    for sid, _ in SECTIONS:
+        assert f'<section id="{sid}">' in rep.html
+    assert 'id="table"' not in rep.html and 'id="detail"' not in rep.html
+    # latency per device (4) + op types per device and kernel mode (8) + ratios + accuracy
+    assert rep.plots == 4 + 8 + 1 + 1
+    assert len(rep.answer) >= 4  # a sentence per device
