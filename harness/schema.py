@@ -59,7 +59,10 @@ RUNS: dict[str, str] = {
     "p90_us": "float",
     "p99_us": "float",
     "max_us": "float",
-    "peak_mem_mb": "float",
+    "peak_mem_mb": "float",  # benchmark_model's periodic monitor (--report_peak_memory_footprint)
+    "mem_init_mb": "float",  # benchmark_model's footprint delta from the tool's start: after init
+    "mem_overall_mb": "float",  # ... and overall (the "Memory footprint delta" line, both formats)
+    "peak_rss_mb": "float",  # the litert runner: peak resident set of the measuring process
     "profile_invoke_us": "float",  # profile runs: mean invoke time as the profiler timed it
     "throttled": "bool",  # the device throttled before or after the run
     "cooldown_s": "float",  # time waited before the run for the device to cool down (--cooldown)

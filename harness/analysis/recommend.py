@@ -223,13 +223,16 @@ def _accuracy_by_variant(acc: Any) -> dict[str, dict[str, dict[str, float | None
 
 
 def _memory(runs: Any) -> dict[str, dict[str, float]]:
-    """{device: {variant: median peak memory (MB)}} over the runs that measured it."""
+    """{device: {variant: median memory (MB)}} over the runs that measured it (``analysis.memory``)."""
     import numpy as np
 
+    from harness.analysis.memory import run_memory_mb
+
+    mem = run_memory_mb(runs)
     out: dict[str, dict[str, float]] = {}
-    measured = runs[runs["peak_mem_mb"].notna() & (runs["status"] == "ok")]
+    measured = runs.assign(_mem=mem)[mem.notna() & (runs["status"] == "ok")]
     for (device, variant), group in measured.groupby(["device", "variant"], observed=True):
-        out.setdefault(str(device), {})[str(variant)] = float(np.median(group["peak_mem_mb"].astype(float)))
+        out.setdefault(str(device), {})[str(variant)] = float(np.median(group["_mem"].astype(float)))
     return out
 
 

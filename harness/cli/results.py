@@ -79,7 +79,7 @@ def show(
     fields = ["run_id", "device", "device_model", "cpu_model", "variant", "model_sha256", "runner", "runtime",
               "runtime_version", "mode", "threads", "delegate", "status", "error_class", "error_message",
               "notes", "init_us", "first_us", "count", "mean_us", "std_us", "min_us", "p50_us", "p90_us",
-              "p99_us", "max_us", "peak_mem_mb", "temp_before_c", "temp_after_c", "started_at"]
+              "p99_us", "max_us", "peak_mem_mb", "peak_rss_mb", "temp_before_c", "temp_after_c", "started_at"]
     import pandas as pd
 
     render.table(pd.DataFrame({"field": fields, "value": [run[f] for f in fields]}), title="run")

@@ -91,6 +91,8 @@ _PEAK = re.compile(rf"^Overall peak memory footprint \(MB\) via periodic monitor
 _LITERT_PEAK = re.compile(rf"^Peak memory(?: usage)?:\s*({_NUM})\s*MB")
 _MEM_DELTA = re.compile(rf"^(Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
                         rf"init=({_NUM}) overall=({_NUM})")
+# the LiteRT CompiledModel tool: "Init footprint:       8.94 MB" and "Overall footprint:    11.51 MB"
+_LITERT_FOOTPRINT = re.compile(rf"^(Init|Overall) footprint:\s*({_NUM})\s*MB")
 
 # Failure markers -> error class, strongest first.
 _FAILURES: list[tuple[re.Pattern[str], str, bool]] = [  # (pattern, class, fatal on its own)
@@ -204,7 +206,7 @@ class _Segment:
         self.litert_tool = False
         self.session_ms: float | None = None
         self.peak_mb: float | None = None
-        self.mem_delta: tuple[str, str] | None = None
+        self.mem_delta: tuple[str | None, str | None] | None = None  # (init, overall) footprint, MB
         self.timings: list[tuple[str | None, float | None]] = []  # primary graph totals: (phase, avg us)
         self.invoke_header = False
         self.profile_invoke_us: float | None = None
@@ -356,6 +358,11 @@ def _read_line(seg: _Segment, ln: _Line) -> None:
     m = _MEM_DELTA.match(s)
     if m:
         seg.mem_delta = (m.group(2), m.group(3))
+        return
+    m = _LITERT_FOOTPRINT.match(s)
+    if m:
+        init, overall = seg.mem_delta or (None, None)
+        seg.mem_delta = (m.group(2), overall) if m.group(1) == "Init" else (init, m.group(2))
         return
     if s.startswith("Loaded model "):
         seg.model_path = s[len("Loaded model "):].strip()
@@ -553,8 +560,6 @@ def _build_run(seg: _Segment, csv_file: bool) -> dict[str, Any]:
     graph = seg.params.get("Graph") or seg.model_path
     if graph:
         notes.append(f"graph: {graph}")
-    if seg.mem_delta:
-        notes.append(f"memory footprint delta (MB): init={seg.mem_delta[0]} overall={seg.mem_delta[1]}")
     if csv_file:
         notes.append("profile file only: latency is in the tool's stdout")
     profiled = bool(seg.ops) or seg.tables > 0 or seg.params.get("Enable op profiling") in ("1", "true") \
@@ -573,6 +578,8 @@ def _build_run(seg: _Segment, csv_file: bool) -> dict[str, Any]:
         "p90_us": None,
         "p99_us": None,
         "peak_mem_mb": seg.peak_mb,
+        "mem_init_mb": _num(seg.mem_delta[0]) if seg.mem_delta and seg.mem_delta[0] else None,
+        "mem_overall_mb": _num(seg.mem_delta[1]) if seg.mem_delta and seg.mem_delta[1] else None,
         "profile_invoke_us": seg.profile_invoke_us,
         "status": "failed" if failed else "ok",
         "error_class": error_class,

@@ -117,7 +117,7 @@ def parse_result(data: bytes | str) -> ParsedRun:
         "init_us": doc.get("init_us"),
         "first_us": warmup[0] if warmup else None,
         "warmup_avg_us": (math.fsum(warmup) / len(warmup)) if warmup else None,
-        "peak_mem_mb": (doc["peak_rss_kb"] / 1024.0) if doc.get("peak_rss_kb") is not None else None,
+        "peak_rss_mb": (doc["peak_rss_kb"] / 1024.0) if doc.get("peak_rss_kb") is not None else None,
         "status": status,
         "error_class": error.get("class") if status == "failed" else None,
         "error_message": error.get("message") if status == "failed" else None,

@@ -132,7 +132,10 @@ def test_a_bound_that_excludes_the_fastest(real, tmp_path):
 
 def test_memory_bound(real, tmp_path):
     c = arrange(real, tmp_path / "r", {"m": {"int8": 0.2}})
-    mem = c.results().runs.groupby("variant")["peak_mem_mb"].median()
+    from harness.analysis.memory import run_memory_mb
+
+    runs = c.results().runs
+    mem = runs.assign(m=run_memory_mb(runs)).groupby("variant")["m"].median()
     if mem.isna().all():
         pytest.skip("the runner measured no memory here")
     with pytest.raises(UserError, match="no variant meets the bounds"):
@@ -165,7 +168,7 @@ def test_cli_formats_and_fail_if_changed_both_ways(real, tmp_path):
     assert csv.stdout.splitlines()[0].startswith("device,threads,recommended,runner_up,confidence")
     same = cli("recommend", "--fail-if-changed", "before.json", cwd=tmp_path)
     assert same.returncode == 0, same.stderr
-    if real.results().runs["peak_mem_mb"].isna().all():
+    if real.results().runs["peak_rss_mb"].isna().all():
         pytest.skip("no memory measured here")
     changed = cli("recommend", "--fail-if-changed", "before.json", "--max-memory", "dynamic=0.001", cwd=tmp_path)
     assert changed.returncode == 1

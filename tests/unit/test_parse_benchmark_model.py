@@ -103,7 +103,7 @@ def test_01_sci_notation_start_column_init_and_invoke_profiles():
     assert run["p50_us"] is None  # no median= in this build
     assert run["p90_us"] is None and run["p99_us"] is None
     assert run["peak_mem_mb"] is None  # only "Memory footprint delta", which is not a peak
-    assert "init=4.21094 overall=46.0859" in run["notes"]
+    assert (run["mem_init_mb"], run["mem_overall_mb"]) == (4.21094, 46.0859)
     assert run["profile_invoke_us"] == pytest.approx(2.9499e6)
     assert run["model_name"] == "mobilenet_v1_1.0_224"
     init = ops_of(r, "init")
@@ -211,6 +211,7 @@ def test_13_litert_compiled_model_tool():
     assert run["first_us"] == 1033 and run["warmup_avg_us"] == 465.319
     assert run["init_us"] == pytest.approx(4478)  # "Initialized session in 4.478ms."
     assert run["peak_mem_mb"] is None  # "Peak memory usage not available."
+    assert (run["mem_init_mb"], run["mem_overall_mb"]) == (8.94, 11.51)  # "Init footprint:", "Overall footprint:"
     assert run["profile_invoke_us"] == 411.071 and run["delegate"] == "xnnpack"
     inv = ops_of(r, "invoke")
     assert [o["op_type"] for o in inv] == ["LiteRT::Run[buffer registration]", "AllocateTensors",
@@ -238,7 +239,8 @@ def test_14_full_verbose_params_old_peak_label_is_a_delta():
     assert run["threads"] == 2 and run["delegate"] == "none"
     assert (run["init_us"], run["first_us"], run["warmup_avg_us"], run["count"], run["mean_us"]) == (
         746, 49587, 18851.5, 58, 17138)
-    assert run["peak_mem_mb"] is None and "init=2.58594 overall=15.7461" in run["notes"]
+    assert run["peak_mem_mb"] is None  # the old "Peak memory footprint" label is a delta from the start
+    assert (run["mem_init_mb"], run["mem_overall_mb"]) == (2.58594, 15.7461)
     inv = ops_of(r, "invoke")
     assert len(inv) == 77 and len(ops_of(r, "init")) == 1
     assert inv[-1]["op_name"] == "[Identity]:76" and inv[-1]["avg_ms"] == 1.521 and inv[-1]["pct"] == 8.894
@@ -509,3 +511,14 @@ def test_malformed_run_order_row_is_a_parse_error_not_a_zero():
 def test_malformed_count_line_is_a_parse_error():
     with pytest.raises(ParseError, match="avg"):
         parse_text("STARTING!\nRunning benchmark for 1 iterations\ncount=5 first=3\n")
+
+
+@pytest.mark.parametrize("name", [n for n in GOLDEN if re.search(
+    r"(Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): init=", text(n))])
+def test_every_footprint_line_becomes_mem_columns(name):
+    """Every reference output that prints the footprint delta (both labels) fills mem_init_mb and
+    mem_overall_mb with its numbers (it used to stay a sentence in notes)."""
+    found = re.findall(r"\(MB\): init=([0-9.]+) overall=([0-9.]+)", text(name))
+    runs = [r.run for r in parse_text(text(name)).runs]
+    with_mem = [(r["mem_init_mb"], r["mem_overall_mb"]) for r in runs if r["mem_init_mb"] is not None]
+    assert with_mem == [(float(a), float(b)) for a, b in found]
