@@ -2,7 +2,9 @@
 
 Units are in the column names (``_us``, ``_ms``, ``_mb``, ``_kb``, ``_c``, ``_s``); a column never
 changes meaning with a flag. Records are plain dicts; ``to_frame`` checks them against the
-columns below and gives typed pandas frames (pandas is imported only there).
+columns below and gives typed pandas frames (pandas is imported only there). The store keeps the
+same columns as Arrow tables (``to_arrow``, ``arrow_schema``) and loads them with ``from_arrow``,
+which gives the frames ``to_frame`` gives.
 
 Null means "not measured"; it is never turned into 0.
 """
@@ -14,9 +16,14 @@ from typing import Any
 
 from harness.errors import StoreError
 
-SCHEMA_VERSION = 1
+# 1: the first store (one run.json per run, ops and samples as lists of records).
+# 2: store format 2 (harness/store.py: columnar run records, Parquet parts); samples.run_id is a
+#    "key" column (a pandas Categorical). The columns are those of 1.
+SCHEMA_VERSION = 2
 
-# dtype names: "str", "int", "float", "bool", "time" (UTC timestamps, ISO-8601 in records)
+# dtype names: "str", "int", "float", "bool", "time" (UTC timestamps, ISO-8601 in records), and "key":
+# a str column whose few values repeat over many rows, held as a pandas Categorical (and an Arrow
+# dictionary): 5.8 million samples keep 2,800 run ids as codes, not 5.8 million strings
 RUNS: dict[str, str] = {
     "run_id": "str",  # stable key of the plan item: a re-run never duplicates it
     "campaign": "str",
@@ -99,7 +106,7 @@ OPS: dict[str, str] = {
 }
 
 SAMPLES: dict[str, str] = {
-    "run_id": "str",
+    "run_id": "key",
     "iteration": "int",
     "latency_us": "float",
 }
@@ -112,6 +119,7 @@ _PANDAS_DTYPES = {
     "float": "float64",
     "bool": "boolean",
     "time": "datetime64[us, UTC]",
+    "key": "category",
 }
 
 
@@ -148,6 +156,120 @@ def to_frame(table: str, records: Iterable[Mapping[str, Any]]) -> Any:
         except (ValueError, TypeError) as exc:
             raise StoreError(f"{table}.{col}: values do not fit {kind}: {exc}") from exc
     return frame
+
+
+def arrow_schema(table: str) -> Any:
+    """The Arrow schema the store keeps ``table`` in (pyarrow is imported only here and below)."""
+    import pyarrow as pa
+
+    types = {
+        "str": pa.string(),
+        "key": pa.dictionary(pa.int32(), pa.string()),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "time": pa.timestamp("us", tz="UTC"),
+    }
+    return pa.schema([pa.field(col, types[kind]) for col, kind in TABLES[table].items()])
+
+
+def _timestamp(value: Any) -> Any:
+    """An aware datetime (naive ones are UTC, as ``to_frame`` reads them) from ISO-8601 text or a datetime."""
+    from datetime import UTC, datetime
+
+    if value is None or isinstance(value, float) and value != value:
+        return None
+    stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+
+def _whole(value: Any) -> int:
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(number)
+
+
+def _flag(value: Any) -> bool:
+    if value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{value!r} is not a bool")
+
+
+_COERCE: dict[str, Any] = {"str": str, "key": str, "int": _whole, "float": float, "bool": _flag}
+
+
+def _arrow_column(table: str, col: str, kind: str, values: Any, typ: Any) -> Any:
+    import pyarrow as pa
+
+    def build(values: Any) -> Any:
+        if kind == "time":
+            return pa.array([_timestamp(v) for v in values], typ)
+        if kind == "key":
+            return pa.array(values, pa.string()).dictionary_encode()
+        return pa.array(values, typ)
+
+    failures = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
+    try:
+        return build(values)
+    except failures:
+        pass
+    try:  # values of another Python type that fit (an int in a float column, a number in a str one)
+        if kind == "time":
+            raise ValueError("not ISO-8601 timestamps")
+        coerce = _COERCE[kind]  # every kind but time has one
+        return build([None if v is None else coerce(v) for v in values])
+    except failures as exc:
+        raise StoreError(f"{table}.{col}: values do not fit {kind}: {exc}") from exc
+
+
+def to_arrow(table: str, columns: Mapping[str, Any], rows: int) -> Any:
+    """An Arrow table of ``table`` from columns (sequences or Arrow arrays of ``rows`` values);
+    columns not given are null, unknown ones an error. Values are checked against the kinds."""
+    import pyarrow as pa
+
+    unknown = set(columns) - set(TABLES[table])
+    if unknown:
+        raise StoreError(f"{table} record has columns the schema does not know: {sorted(unknown)}")
+    target = arrow_schema(table)
+    arrays = []
+    for field in target:
+        values = columns.get(field.name)
+        if values is None:
+            arrays.append(pa.nulls(rows, field.type))
+        elif isinstance(values, pa.Array | pa.ChunkedArray):
+            arrays.append(values if values.type == field.type else values.cast(field.type))
+        else:
+            arrays.append(_arrow_column(table, field.name, TABLES[table][field.name], values, field.type))
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+def conform(table: str, data: Any) -> Any:
+    """``data`` (an Arrow table) with exactly ``table``'s columns, in order and type: a column a
+    store written by an older harness lacks becomes null; one this harness does not know is left out."""
+    import pyarrow as pa
+
+    target = arrow_schema(table)
+    if data.schema.equals(target):
+        return data
+    arrays = []
+    for field in target:
+        if field.name not in data.column_names:
+            arrays.append(pa.nulls(data.num_rows, field.type))
+            continue
+        column = data[field.name]
+        arrays.append(column if column.type == field.type else column.cast(field.type))
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+def from_arrow(table: str, data: Any) -> Any:
+    """The typed frame of ``table`` (the dtypes of ``to_frame``) from an Arrow table."""
+    import pandas as pd
+    import pyarrow as pa
+
+    mapper = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(), pa.int64(): pd.Int64Dtype(),
+              pa.bool_(): pd.BooleanDtype()}
+    return conform(table, data).to_pandas(types_mapper=mapper.get)
 
 
 def describe() -> str:
