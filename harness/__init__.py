@@ -8,7 +8,7 @@ The Python API (what every `harness` command calls; see ``harness.api``):
     harness.summary(campaign) -> pandas.DataFrame
     harness.recommend(campaign, min_agreement="99%", ...) -> pandas.DataFrame   which variant to ship, and why
     harness.open_campaign(name_or_path=None, results="results") -> Campaign
-    harness.load_results(path) -> Results(runs, ops, samples)
+    harness.load_results(path, samples=False) -> Results(runs, ops, samples)   samples read when first used
 
 Errors are those of ``harness.errors`` (bad input: ``UserError``). Heavy modules (pandas,
 tensorflow) load only when used, so importing harness stays instant.
@@ -25,11 +25,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from harness.store import Results
 
 
-def load_results(path: Any = None) -> Results:
-    """Load a results store, a campaign folder or one run folder as frames (runs, ops, samples)."""
+def load_results(path: Any = None, *, samples: bool = False) -> Results:
+    """Load a results store, a campaign folder or one run folder as frames (runs, ops, samples):
+    runs and ops now, samples when first used (or now, with ``samples=True``)."""
     from harness.store import load_results as _load
 
-    return _load(path)
+    return _load(path, samples=samples)
 
 
 _API = ("Campaign", "ReportFile", "compare", "open_campaign", "recommend", "report", "run", "summary")

@@ -57,11 +57,12 @@ class Campaign:
         """campaign.json: devices, model files (with sha256), options, the plan, the call's arguments."""
         return self.store.read_campaign(self.name) or {}
 
-    def results(self) -> Results:
-        """The campaign's frames: runs, ops, samples."""
+    def results(self, samples: bool = False) -> Results:
+        """The campaign's frames: runs and ops, and samples when first used (or now, with
+        ``samples=True``): see ``harness.store.load_results``."""
         from harness.store import load_results
 
-        return load_results(self.path)
+        return load_results(self.path, samples=samples)
 
     def summary(self, top: int = 3) -> pd.DataFrame:
         """The table `harness run` prints: per device, variant and thread count, runs, invokes,
@@ -195,10 +196,23 @@ def run(
     result.outcome = _execute(job, prepared.devices, cluster_at, on_event, on_device, on_start)
     if args.get("precision") is not None:
         _adaptive_repeats(result, job, prepared, args, started, cluster_at, on_event, on_device, on_start, say)
+    _compact(result)
     for error in result.outcome.user_errors.values():
         error.campaign = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+def _compact(result: Campaign) -> None:
+    """The campaign's runs into one Parquet part, so that it loads fast. A failure costs speed,
+    not data (the runs load from their own records): noted, not raised."""
+    from harness.errors import StoreError
+
+    try:
+        result.store.compact(result.name)
+    except (StoreError, OSError) as exc:
+        result.notes.append(f"the campaign was not compacted ({exc}); it loads as it is, and "
+                            "`harness results compact` compacts it")
 
 
 # what a campaign remembers of the call that started it, for resume: every option of ``run`` but where

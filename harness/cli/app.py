@@ -41,7 +41,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Convert models into variants (fp32, fp16, dynamic, int8); inspect and validate .tflite files.",
     ),
-    "results": LazyCommand("harness.cli.results", "app", "Look at the results store: list, show, export."),
+    "results": LazyCommand(
+        "harness.cli.results", "app", "Look at the results store: list, show, export, query; compact or migrate it."
+    ),
     "devices": LazyCommand("harness.cli.devices", "app", "List devices and show their facts."),
     "farm": LazyCommand("harness.cli.farm", "app", "The device farm across hosts: Dask workers that own devices."),
     "tools": LazyCommand("harness.cli.tools", "app", "Manage benchmark_model binaries per ABI (add, list, fetch)."),

@@ -1,4 +1,5 @@
-"""`harness results ...`: list campaigns, show a campaign or a run, export frames."""
+"""`harness results ...`: list campaigns, show a campaign or a run, export frames, query them with SQL;
+compact a store and migrate one written by an older harness."""
 
 from __future__ import annotations
 
@@ -6,9 +7,20 @@ from typing import Any
 
 import typer
 
-app = typer.Typer(help="Look at the results store: list, show, export.", no_args_is_help=True)
+app = typer.Typer(help="Look at the results store: list, show, export, query; compact or migrate it.",
+                  no_args_is_help=True)
 
-RESULTS_OPT = typer.Option("results", "--results", help="The results store (a folder).")
+RESULTS_OPT = typer.Option("results", "--results", help="The results store (a folder or an fsspec URL).")
+
+
+def _note_dropped(dropped: Any) -> None:
+    """Say that copies of runs found twice were left out (facts in Results.dropped)."""
+    if dropped:
+        from harness.cli import render
+
+        runs = sorted({d.run_id for d in dropped})
+        render.warn(f"{len(dropped)} duplicate cop{'y' if len(dropped) == 1 else 'ies'} of {len(runs)} run(s) left "
+                    f"out (first: {runs[0]}, kept from {dropped[0].kept}); `harness results compact` merges them.")
 
 
 @app.command("list")
@@ -17,13 +29,13 @@ def list_(results: str = RESULTS_OPT) -> None:
     import pandas as pd
 
     from harness.cli import render
-    from harness.store import Store, load_results
+    from harness.store import Store, load_runs
 
     store = Store(results)
     rows = []
     for name in store.campaigns():
         meta = store.read_campaign(name) or {}
-        runs = load_results(store.campaign_dir(name)).runs
+        runs = load_runs(store.campaign_dir(name))
         rows.append({
             "campaign": name,
             "created": str(meta.get("created_at", ""))[:19],
@@ -57,6 +69,7 @@ def show(
     campaign = store.resolve_campaign(campaign)
     if not key:
         res = load_results(store.campaign_dir(campaign))
+        _note_dropped(res.dropped)
         render.table(summarize(res, campaign), title=f"campaign {campaign}")
         cols = ["run_id", "variant", "threads", "mode", "delegate", "status", "count", "p50_us", "p90_us",
                 "error_class"]
@@ -113,7 +126,9 @@ def export(
     if campaign:
         campaign = store.resolve_campaign(campaign)
     path = store.campaign_dir(campaign) if campaign else store.root
-    frame = getattr(load_results(path), table)
+    res = load_results(path)
+    _note_dropped(res.dropped)
+    frame = getattr(res, table)  # samples are read only when they are the table asked for
     if fmt == "parquet":
         frame.to_parquet(out, index=False)
     elif fmt == "csv":
@@ -138,12 +153,14 @@ def query(
     fmt: str = typer.Option("table", "--format", help="table, csv or json (one object per row)."),
     results: str = RESULTS_OPT,
 ) -> None:
-    """Answer any question with one SQL statement (DuckDB) over the store's frames: runs, ops, samples."""
+    """Answer any question with one SQL statement (DuckDB) over the store's tables: runs, ops, samples.
+    DuckDB reads the Parquet files where they lie; only the answer is loaded."""
     import sys
 
     from harness.cli import render
     from harness.errors import UserError
-    from harness.store import Store, load_results
+    from harness.store import Store
+    from harness.store import query as run_query
 
     if fmt not in QUERY_FORMATS:
         raise UserError(f"--format must be table, csv or json (got {fmt!r}).")
@@ -152,11 +169,8 @@ def query(
         raise UserError(f"No results store at {store.root}. Run `harness run` first, or pass --results DIR.")
     if campaign is not None:
         campaign = store.resolve_campaign(campaign)
-    res = load_results(store.campaign_dir(campaign) if campaign else store.root)
-    if res.runs.empty:
-        raise UserError(f"No runs in {store.root}{f' (campaign {campaign})' if campaign else ''}: nothing to query. "
-                        "Run `harness run` first, or pass --results DIR.")
-    frame = run_query(sql, res)
+    frame = run_query(sql, store.campaign_dir(campaign) if campaign else store.root)
+    _note_dropped(frame.attrs.get("dropped"))
     if fmt == "csv":
         frame.to_csv(sys.stdout, index=False)
     elif fmt == "json":
@@ -167,21 +181,37 @@ def query(
         render.table(frame)
 
 
-def run_query(sql: str, res: Any) -> Any:
-    """The result of ``sql`` as a pandas frame; the frames are registered as views in an in-memory
-    DuckDB. DuckDB's own message (first line) becomes a UserError."""
-    import duckdb
+PATH_ARG = typer.Argument(None, help="A store or one campaign's folder (default: --results).")
 
-    from harness.errors import UserError
 
-    con = duckdb.connect(":memory:")
-    try:
-        for name in ("runs", "ops", "samples"):
-            con.register(name, getattr(res, name))
-        try:
-            return con.execute(sql).df()
-        except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"SQL error: {first}") from exc
-    finally:
-        con.close()
+@app.command("compact")
+def compact(path: str | None = PATH_ARG, results: str = RESULTS_OPT) -> None:
+    """Compact the runs no part holds yet into Parquet parts, one per campaign, so the store loads fast.
+    `harness run` does this when it ends; run it after a controller was stopped mid-campaign."""
+    from harness.cli import render
+    from harness.store import compact as compact_store
+
+    done = compact_store(path or results)
+    for c in done:
+        what = [f"{c.runs} run(s) compacted" if c.runs else "nothing new",
+                f"{c.merged} parts merged into one" if c.merged else "",
+                f"{len(c.dropped)} duplicate cop{'y' if len(c.dropped) == 1 else 'ies'} dropped" if c.dropped else "",
+                f"{c.removed} file(s) of interrupted compactions removed" if c.removed else ""]
+        render.info(f"{c.campaign}: " + ", ".join(w for w in what if w))
+    if not done:
+        render.info(f"No campaigns in {path or results}.")
+
+
+@app.command("migrate")
+def migrate(path: str | None = PATH_ARG, results: str = RESULTS_OPT) -> None:
+    """Convert a store written by an older harness (format 1: one run.json per run) to format 2, in place.
+    Safe to repeat, and to interrupt: the store loads at every step, with nothing lost or counted twice."""
+    from harness.cli import render
+    from harness.store import migrate as migrate_store
+
+    done = migrate_store(path or results)
+    for m in done:
+        render.info(f"{m.campaign}: {m.converted} run record(s) converted, {m.compaction.runs} compacted"
+                    + (f", {m.compaction.merged} parts merged" if m.compaction.merged else ""))
+    if not done:
+        render.info(f"No campaigns in {path or results}.")

@@ -165,7 +165,19 @@ class DeviceSession:
                         break
         finally:
             self._release_lease()
+            self._compact()
         return self.execution
+
+    def _compact(self) -> None:
+        """The runs this session landed, into one Parquet part of the campaign (readers load
+        parts, not thousands of run.json). A failure costs speed, not data: the runs stay
+        readable where they landed, and harness.run's own compaction takes them at its end."""
+        keys = [run_id.partition("/")[2] for run_id in [*self.execution.landed, *(r for r, _ in self.execution.failed)]]
+        if keys:
+            try:
+                self.store.compact(self.job.campaign, keys=keys)
+            except (StoreError, OSError):
+                pass
 
     def _pending(self) -> list[PlanItem]:
         """This device's items that have not finished; the finished ones are reported skipped."""

@@ -100,3 +100,12 @@ def test_empty_store_says_so(tmp_path):
     assert proc.returncode == 2 and "No runs" in proc.stderr
     proc = query(tmp_path / "missing", "SELECT 1")
     assert proc.returncode == 2 and "No results store" in proc.stderr
+
+
+def test_a_finished_campaign_is_one_parquet_part_and_its_runs_keep_their_folders(store):
+    parts = sorted(p.name.split("-")[0] for p in (store / "q1" / "parts").iterdir())
+    assert parts == ["ops", "runs", "samples"]  # the devices' parts merged into one when harness run ended
+    res = load_results(store)
+    assert res.uncompacted == 0 and res.dropped == () and not res.samples_loaded
+    assert sorted(p.name for p in (store / "q1" / "runs").iterdir()) == sorted(res.runs["run_id"].str.split("/").str[1])
+    assert all((store / "q1" / "runs" / key / "raw" / "result.json").is_file() for key in res.runs["plan_key"])
