@@ -19,6 +19,7 @@ Nothing here prints; ``harness compare`` renders.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ class Comparison:
     ci_low: float | None
     ci_high: float | None
     p_value: float | None
-    verdict: str  # faster | slower | no detectable difference
+    verdict: str  # faster | slower | no detectable difference | inconclusive (fewer than 2 runs a side)
     top_ops: list[tuple[str, float, float, float]]  # (op_type, baseline_ms, candidate_ms, delta_ms), |delta| first
     ops: list[OpDelta]
     notes: list[str]
@@ -102,6 +103,8 @@ class Comparison:
     profile_kernels: str | None = None  # kernel mode of the profile runs the ops come from
     join: str | None = None  # "node" | "op_type" | None (no attribution)
     ops_scaled: bool = False
+    min_detectable_ratio: float | None = None  # the smallest ratio these runs call 80 % of the time (inf: none)
+    runs_to_resolve: int | None = None  # runs a side that would resolve the ratio seen, when no verdict
 
     def row(self) -> dict[str, Any]:
         """The pipeline row (``--format json|csv``): exactly these keys."""
@@ -117,6 +120,8 @@ class Comparison:
             "ci_high": self.ci_high,
             "p_value": self.p_value,
             "verdict": self.verdict,
+            "min_detectable_ratio": _finite(self.min_detectable_ratio),
+            "runs_to_resolve": self.runs_to_resolve,
             "top_ops": [
                 {"op_type": t, "baseline_ms": b, "candidate_ms": c, "delta_ms": d} for t, b, c, d in self.top_ops
             ],
@@ -143,22 +148,44 @@ class Comparison:
                     f"({cl} {self.ci_low:.2f}-{self.ci_high:.2f}, p={self.p_value:.2g})")
         else:
             text = (f"{where}, no detectable difference between {self.candidate} and {self.baseline} "
-                    f"(ratio {self.ratio:.2f}, {cl} {self.ci_low:.2f}-{self.ci_high:.2f}, p={self.p_value:.2g})")
+                    f"(ratio {self.ratio:.2f}, {cl} {self.ci_low:.2f}-{self.ci_high:.2f}, p={self.p_value:.2g}; "
+                    f"{self.power_phrase()})")
         main = self._main_op()
         if main:
             text += f"; most of the {'gain' if self.ratio < 1 else 'loss'} is {main}"
         return text
 
+    def power_phrase(self) -> str:
+        """What these runs can see: "with 5 runs a side, differences below 1.07x go unseen more than
+        20 % of the time; about 23 runs a side would resolve the 1.02x seen here"."""
+        n = f"{self.n_baseline}" if self.n_baseline == self.n_candidate else f"{self.n_baseline} / {self.n_candidate}"
+        mdr = self.min_detectable_ratio
+        if mdr is None:
+            return "the spread of the runs is unknown"
+        if mdr == math.inf:
+            text = f"with {n} runs a side no difference can be called at all"
+        else:
+            miss = 100 - 100 * stats.POWER
+            text = f"with {n} runs a side, differences below {mdr:.2f}x go unseen more than {miss:.0f} % of the time"
+        if self.runs_to_resolve and self.ratio:
+            seen = self.ratio if self.ratio >= 1 else 1 / self.ratio
+            text += f"; about {self.runs_to_resolve} runs a side would resolve the {seen:.2f}x seen here"
+        return text
+
     def _main_op(self) -> str | None:
         if not self.top_ops or self.ratio is None or self.ratio == 1:
             return None
-        if self.verdict == stats.NO_DIFFERENCE and self.ci_low is not None:
+        if self.verdict in (stats.NO_DIFFERENCE, stats.INCONCLUSIVE) and self.ci_low is not None:
             return None  # no difference to explain
         sign = -1 if self.ratio < 1 else 1
         for op_type, _b, _c, d in self.top_ops:
             if d * sign > 0:
                 return op_type
         return None
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isinf(value) else value
 
 
 # -- op naming ---------------------------------------------------------------------------------
@@ -416,6 +443,8 @@ def _one(bg: list[dict[str, Any]], cg: list[dict[str, Any]], bt: list[dict[str, 
         baseline_ms=None if test.baseline_median is None else test.baseline_median / 1000.0,
         candidate_ms=None if test.candidate_median is None else test.candidate_median / 1000.0,
         confidence=test.confidence,
+        min_detectable_ratio=test.min_detectable_ratio,
+        runs_to_resolve=test.runs_to_resolve,
     )
     _attribute(comp, bg, cg, delegate, ctx)
     return comp

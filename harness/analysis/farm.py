@@ -101,7 +101,7 @@ class FarmView:
     def counts(self, column: Column) -> dict[str, int]:
         """Devices per verdict in ``column``."""
         got = Counter(c.verdict for (_, v, t), c in self.cells.items() if (v, t) == column and c.ratio is not None)
-        return {v: got.get(v, 0) for v in (stats.FASTER, stats.SLOWER, stats.NO_DIFFERENCE)}
+        return {v: got.get(v, 0) for v in (stats.FASTER, stats.SLOWER, stats.NO_DIFFERENCE, stats.INCONCLUSIVE)}
 
 
 def _log(x: float | None) -> float | None:

@@ -878,15 +878,26 @@ def _ratios(p: _Page) -> str:
 
 
 def ratio_table(comps: Sequence[Any], titles: dict[str, str]) -> str:
-    """The comparisons as a table (ratio, interval, p, verdict, op types), then their notes."""
+    """The comparisons as a table (ratio, interval, p, verdict, the smallest ratio the runs can see,
+    op types), then their notes."""
+
+    def detectable(c: Any) -> str:
+        mdr = _num(getattr(c, "min_detectable_ratio", None))
+        if mdr is None:
+            return "n/a"
+        text = "none (too few runs)" if math.isinf(mdr) else f"{mdr:.2f}x"
+        need = getattr(c, "runs_to_resolve", None)
+        return text + (f"; {need} runs a side would resolve this ratio" if need else "")
+
     body = _table(
         ["device", "threads", "runtime", "candidate vs baseline", "runs", "ratio", "95 % CI", "p (Mann-Whitney)",
-         "verdict", "op types behind the difference (candidate - baseline, ms per invoke)"],
+         "verdict", "detectable at 80 % power",
+         "op types behind the difference (candidate - baseline, ms per invoke)"],
         [(titles.get(c.device, c.device), c.threads, c.runtime or "",
           f"{variant_label(c.candidate)} vs {variant_label(c.baseline)}", f"{c.n_candidate} / {c.n_baseline}",
           _fmt(c.ratio, ".3f"),
           f"{_fmt(c.ci_low, '.3f')}-{_fmt(c.ci_high, '.3f')}" if _num(c.ci_low) is not None else "n/a",
-          _fmt(c.p_value, ".2g"), c.verdict,
+          _fmt(c.p_value, ".2g"), c.verdict, detectable(c),
           "; ".join(f"{t[0]} {_fmt(t[3], '+.3f')}" for t in list(c.top_ops)[:4]))
          for c in comps],
         numeric=(1, 5, 6, 7),

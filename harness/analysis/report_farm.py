@@ -103,7 +103,10 @@ def farm_answer(view: FarmView, titles: dict[str, str]) -> list[str]:
         missing = n - len(ratios)
         out.append(f"Across {n} devices{where}, {variant_label(col[0])} against {variant_label(view.baseline)}: "
                    f"detectably faster on {counts[stats.FASTER]}, slower on {counts[stats.SLOWER]}, no detectable "
-                   f"difference on {counts[stats.NO_DIFFERENCE]}" + (f", no ratio on {missing}" if missing else "")
+                   f"difference on {counts[stats.NO_DIFFERENCE]}"
+                   + (f", inconclusive (one run a side) on {counts[stats.INCONCLUSIVE]}"
+                      if counts[stats.INCONCLUSIVE] else "")
+                   + (f", no ratio on {missing}" if missing else "")
                    + f"; the latency ratio's median across devices is {view.farm_ratio[col]:.2f} (from "
                    f"{min(ratios):.2f} to {max(ratios):.2f}).")
     if not view.columns:

@@ -37,6 +37,13 @@ import numpy as np
 FASTER = "faster"
 SLOWER = "slower"
 NO_DIFFERENCE = "no detectable difference"
+INCONCLUSIVE = "inconclusive"  # fewer than 2 runs a side: a ratio, but no interval and no test
+POWER = 0.80
+"""The power at which ``min_detectable_ratio`` is stated: the ratio the comparison would call 80 %
+of the time with these runs and this spread."""
+ARE_RANK_TEST = 3.0 / math.pi
+"""Asymptotic relative efficiency of the Mann-Whitney test to the t test (normal data): the rank
+test needs 1/ARE times the runs for the same power."""
 
 # Stability thresholds: one set, for `harness run`, `harness compare`, `harness report` and
 # `--precision`. The first two are pyperf's ("std >= 10 % of the mean", "min / max >= 50 % off"),
@@ -70,6 +77,8 @@ class RatioTest:
     verdict: str
     confidence: float = 0.95
     notes: list[str] = field(default_factory=list)
+    min_detectable_ratio: float | None = None  # at POWER, with these runs and this spread
+    runs_to_resolve: int | None = None  # runs a side that would resolve the ratio seen (no verdict yet)
 
 
 def run_values(p50_us: Any, mean_us: Any = None) -> np.ndarray:
@@ -192,6 +201,66 @@ def bootstrap_ratio_ci(
     return math.exp(lo), math.exp(hi)
 
 
+def _log_spread(b: np.ndarray, c: np.ndarray) -> float | None:
+    """The pooled standard deviation of the log run values of both sides (None below 2 runs a side)."""
+    if b.size < 2 or c.size < 2 or (b <= 0).any() or (c <= 0).any():
+        return None
+    lb, lc = np.log(b), np.log(c)
+    pooled = ((b.size - 1) * lb.var(ddof=1) + (c.size - 1) * lc.var(ddof=1)) / (b.size + c.size - 2)
+    return float(math.sqrt(pooled))
+
+
+def _min_p(n1: int, n2: int) -> float:
+    """The smallest two-sided p-value the exact rank test can give with n1 and n2 runs."""
+    if n1 + n2 > 60:
+        return 0.0  # below any alpha anyone uses (2 / C(60, 30) is about 1e-17)
+    return 2.0 / math.comb(n1 + n2, n1)
+
+
+def _detectable_log(sigma: float, n1: int, n2: int, alpha: float, power: float) -> float:
+    """The smallest |log ratio| the rank test detects with ``power`` at ``alpha`` (normal
+    approximation with t quantiles, divided by the rank test's efficiency)."""
+    from scipy.stats import t
+
+    df = max(n1 + n2 - 2, 1)
+    return float((t.ppf(1 - alpha / 2, df) + t.ppf(power, df)) * sigma * math.sqrt(1 / n1 + 1 / n2)
+                 / math.sqrt(ARE_RANK_TEST))
+
+
+def min_detectable_ratio(baseline: Any, candidate: Any, *, alpha: float = 0.05, power: float = POWER) -> float | None:
+    """The smallest slowdown (ratio > 1; a speed-up of its inverse) these runs would call with
+    ``power``: from the spread of the runs' log values and their counts. None when it cannot be
+    stated (fewer than 2 runs a side), ``math.inf`` when no difference can be called at all (the
+    rank test cannot reach p < alpha with so few runs)."""
+    b = np.asarray(baseline, dtype="float64")
+    c = np.asarray(candidate, dtype="float64")
+    b, c = b[~np.isnan(b)], c[~np.isnan(c)]
+    sigma = _log_spread(b, c)
+    if sigma is None:
+        return None
+    if _min_p(b.size, c.size) >= alpha:
+        return math.inf
+    return math.exp(_detectable_log(sigma, b.size, c.size, alpha, power))
+
+
+def runs_to_resolve(baseline: Any, candidate: Any, ratio: float, *, alpha: float = 0.05, power: float = POWER,
+                    most: int = 10_000) -> int | None:
+    """Runs a side (the same on both) at which a true ``ratio`` with this spread would be called
+    with ``power``; None when the spread is unknown, or the ratio is 1 or beyond ``most`` runs."""
+    b = np.asarray(baseline, dtype="float64")
+    c = np.asarray(candidate, dtype="float64")
+    sigma = _log_spread(b[~np.isnan(b)], c[~np.isnan(c)])
+    if sigma is None or ratio <= 0 or ratio == 1.0:
+        return None
+    target = abs(math.log(ratio))
+    n = 2
+    while n <= most:
+        if _min_p(n, n) < alpha and _detectable_log(sigma, n, n, alpha, power) <= target:
+            return n
+        n = n + 1 if n < 100 else int(n * 1.1)
+    return None
+
+
 def rank_test(baseline: Any, candidate: Any) -> float:
     """Two-sided Mann-Whitney U p-value (exact for small samples without ties)."""
     from scipy.stats import mannwhitneyu
@@ -237,14 +306,18 @@ def compare_runs(
     if ratio is None or short:
         if short:
             notes.append("interval cannot be computed: " + ", ".join(short))
-        return RatioTest(int(b.size), int(c.size), bmed, cmed, ratio, None, None, None, NO_DIFFERENCE,
+        return RatioTest(int(b.size), int(c.size), bmed, cmed, ratio, None, None, None, INCONCLUSIVE,
                          1.0 - alpha, notes)
     lo, hi = bootstrap_ratio_ci(b, c, n_boot=n_boot, confidence=1.0 - alpha, seed=seed, method=method)
     p = rank_test(b, c)
-    if min(b.size, c.size) < 4:
-        notes.append(f"with {min(b.size, c.size)} runs on a side the rank test cannot reach p < {alpha:g}")
-    return RatioTest(int(b.size), int(c.size), bmed, cmed, ratio, lo, hi, p, verdict(ratio, lo, hi, p, alpha),
-                     1.0 - alpha, notes)
+    if _min_p(b.size, c.size) >= alpha:
+        notes.append(f"with {b.size} and {c.size} runs the rank test cannot reach p < {alpha:g}: no difference "
+                     "can be called, however large")
+    called = verdict(ratio, lo, hi, p, alpha)
+    mdr = min_detectable_ratio(b, c, alpha=alpha)
+    need = runs_to_resolve(b, c, ratio, alpha=alpha) if called == NO_DIFFERENCE else None
+    return RatioTest(int(b.size), int(c.size), bmed, cmed, ratio, lo, hi, p, called, 1.0 - alpha, notes,
+                     min_detectable_ratio=mdr, runs_to_resolve=need)
 
 
 # StabilityWarning kinds

@@ -8,7 +8,9 @@ HELP = """Compare two variants (or two runtimes, with --by runtime) of a campaig
 
 The ratio of median run latencies (candidate / baseline) with a bootstrap 95 % interval over
 process-level runs, a Mann-Whitney U test, and a verdict that says "no detectable difference"
-rather than guess; then the op types that explain the difference, from the profile runs.
+rather than guess (with the smallest ratio these runs would detect at 80 % power, and how many
+runs would resolve the one seen; "inconclusive" below 2 runs a side); then the op types that
+explain the difference, from the profile runs.
 """
 
 FORMATS = ("table", "json", "csv")
@@ -90,6 +92,8 @@ def _render(campaign: str, comps: list) -> None:
             "95 % CI": "" if c.ci_low is None else f"{c.ci_low:.3f}-{c.ci_high:.3f}",
             "p": num(c.p_value, "{:.3g}"),
             "verdict": c.verdict,
+            "detectable": "" if c.min_detectable_ratio is None else
+            ("none" if c.min_detectable_ratio == float("inf") else f"{c.min_detectable_ratio:.2f}x"),
             "top_ops": "\n".join(f"{t} {d:+.3f} ms" for t, _b, _c, d in c.top_ops),
         })
     render.table(pd.DataFrame(rows), title=f"{comps[0].candidate} vs {comps[0].baseline} in {campaign} "

@@ -45,13 +45,13 @@ def test_one_run_a_side_gives_a_ratio_and_says_the_interval_cannot_be_computed()
     t = stats.compare_runs([2000.0], [1000.0], labels=("fp32", "int8"))
     assert t.ratio == pytest.approx(0.5)
     assert t.ci_low is None and t.ci_high is None and t.p_value is None
-    assert t.verdict == stats.NO_DIFFERENCE
+    assert t.verdict == stats.INCONCLUSIVE  # never "no detectable difference": nothing could be detected
     assert any("interval cannot be computed: 1 run(s) of fp32, 1 run(s) of int8" in n for n in t.notes)
 
 
 def test_one_run_on_one_side_only():
     t = stats.compare_runs([1000.0, 1010.0, 990.0], [500.0], labels=("a", "b"))
-    assert t.ci_low is None and t.verdict == stats.NO_DIFFERENCE
+    assert t.ci_low is None and t.verdict == stats.INCONCLUSIVE
     assert t.notes == ["interval cannot be computed: 1 run(s) of b"]
 
 
@@ -183,3 +183,72 @@ def test_a_runner_that_did_not_do_as_asked_is_a_warning():
     assert not [w for w in stability_warnings(fine) if w.kind == NOT_AS_ASKED]
     unknown = [{**base, "runner_threads": None} for _ in range(5)]  # the runner did not say: nothing to judge
     assert not [w for w in stability_warnings(unknown) if w.kind == NOT_AS_ASKED]
+
+
+# -- honest verdicts: what the runs can see, intervals that cover, a deterministic A/A -------------------
+
+AA = json.loads((__import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "aa_runs.json").read_text())
+
+
+def test_a_a_over_every_split_of_real_runs_is_deterministic():
+    """All 252 ways of splitting 10 real runs of one variant 5 / 5 (tests/data/aa_runs.json): no
+    randomness in the splits or the intervals (fixed seed), so the count is the same every time."""
+    from itertools import combinations
+
+    values = np.array(AA["p50_us"])
+    verdicts = []
+    for half in combinations(range(10), 5):
+        a = values[list(half)]
+        b = values[[i for i in range(10) if i not in half]]
+        verdicts.append(stats.compare_runs(a, b, n_boot=500).verdict)
+    called = len(verdicts) - verdicts.count(stats.NO_DIFFERENCE)
+    assert called / len(verdicts) <= 0.05, called
+    again = [stats.compare_runs(values[:5], values[5:], n_boot=500) for _ in range(2)]
+    assert again[0] == again[1]
+
+
+def test_the_interval_covers_the_true_ratio_95_percent_of_the_time():
+    """1,000 simulated pairs of 10 runs a side (log-normal run noise, 3 % spread, true ratio 1.05):
+    the 95 % BCa interval of the ratio of Harrell-Davis medians covers 1.05 in 95 % +- 3 % of them."""
+    rng = np.random.default_rng(12345)
+    trials, covered = 1000, 0
+    for i in range(trials):
+        lo, hi = stats.bootstrap_ratio_ci(_runs(10, rng), _runs(10, rng, 1.05), n_boot=1000, seed=i)
+        covered += lo <= 1.05 <= hi
+    assert 0.92 <= covered / trials <= 0.98, covered
+
+
+def test_bca_agrees_with_scipy_bootstrap():
+    from scipy.stats import bootstrap
+
+    rng = np.random.default_rng(3)
+    for n in (5, 10, 20):
+        b, c = _runs(n, rng), _runs(n, rng, 1.08)
+        ours = stats.bootstrap_ratio_ci(b, c, n_boot=20000, seed=1)
+        theirs = bootstrap((b, c), lambda x, y: stats.hd_median(y) / stats.hd_median(x), n_resamples=20000,
+                           method="BCa", paired=False, vectorized=False, random_state=np.random.default_rng(1),
+                           confidence_level=0.95).confidence_interval
+        assert ours[0] == pytest.approx(theirs.low, rel=0.005) and ours[1] == pytest.approx(theirs.high, rel=0.005)
+
+
+def test_the_minimum_detectable_ratio_is_seen_80_percent_of_the_time():
+    """At the ratio stated as detectable with 80 % power, the comparison calls it about 80 % of the time."""
+    rng = np.random.default_rng(2024)
+    ref = stats.min_detectable_ratio(_runs(200, np.random.default_rng(1)), _runs(200, np.random.default_rng(2)))
+    assert ref is not None and ref < 1.02  # many runs see small differences
+    for n in (5, 10):
+        mdr = stats.min_detectable_ratio(_runs(n, rng), _runs(n, rng))
+        assert mdr is not None and 1.0 < mdr < 1.2
+        hits = sum(stats.compare_runs(_runs(n, rng), _runs(n, rng, mdr), n_boot=500).verdict == stats.SLOWER
+                   for _ in range(200))
+        assert 0.6 <= hits / 200 <= 0.95, (n, mdr, hits)
+
+
+def test_no_difference_says_what_the_runs_can_see_and_what_would_resolve_it():
+    rng = np.random.default_rng(5)
+    t = stats.compare_runs(_runs(5, rng), _runs(5, rng, 1.02))
+    assert t.verdict == stats.NO_DIFFERENCE
+    assert t.min_detectable_ratio is not None and t.min_detectable_ratio > 1.02
+    assert t.runs_to_resolve is not None and t.runs_to_resolve > 5
+    few = stats.compare_runs(_runs(3, rng), _runs(3, rng, 2.0))
+    assert few.min_detectable_ratio == float("inf") and "cannot reach p < 0.05" in " ".join(few.notes)
