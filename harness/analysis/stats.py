@@ -44,6 +44,10 @@ of the time with these runs and this spread."""
 ARE_RANK_TEST = 3.0 / math.pi
 """Asymptotic relative efficiency of the Mann-Whitney test to the t test (normal data): the rank
 test needs 1/ARE times the runs for the same power."""
+VERDICT_COST = 1.15
+"""A verdict needs the interval and the rank test to agree, which costs power against either one
+alone: the detectable log-ratio of the rank test, times this, is what harness calls 80 % of the
+time (calibrated by benchmarks/bench_power.py over 5, 10 and 20 runs a side at 3 % spread)."""
 
 # Stability thresholds: one set, for `harness run`, `harness compare`, `harness report` and
 # `--precision`. The first two are pyperf's ("std >= 10 % of the mean", "min / max >= 50 % off"),
@@ -218,13 +222,13 @@ def _min_p(n1: int, n2: int) -> float:
 
 
 def _detectable_log(sigma: float, n1: int, n2: int, alpha: float, power: float) -> float:
-    """The smallest |log ratio| the rank test detects with ``power`` at ``alpha`` (normal
-    approximation with t quantiles, divided by the rank test's efficiency)."""
+    """The smallest |log ratio| a verdict is reached for with ``power`` at ``alpha`` (normal
+    approximation with t quantiles, divided by the rank test's efficiency, times VERDICT_COST)."""
     from scipy.stats import t
 
     df = max(n1 + n2 - 2, 1)
     return float((t.ppf(1 - alpha / 2, df) + t.ppf(power, df)) * sigma * math.sqrt(1 / n1 + 1 / n2)
-                 / math.sqrt(ARE_RANK_TEST))
+                 / math.sqrt(ARE_RANK_TEST) * VERDICT_COST)
 
 
 def min_detectable_ratio(baseline: Any, candidate: Any, *, alpha: float = 0.05, power: float = POWER) -> float | None:
