@@ -8,6 +8,12 @@ Two families of the tool exist and are told apart by their ``--help``:
 - compiled_model (LiteRT CompiledModel, ``litert/tools:benchmark_model``): ``--use_cpu``,
   ``--use_gpu``, ``--use_npu``, ``--use_profiler`` (tables on stdout).
 A flag the build does not have is never passed: asking for it is an error naming the build.
+The tool itself does not refuse a flag it does not know (nor a repeated one): it prints
+``WARN: Unconsumed cmdline flags: ...`` and measures without it, exit 0. A run whose output says
+so is failed here, since it did not measure what was asked.
+
+harness's own test double of the tool (tests/doubles) says so in every output (``INFO: TEST
+DOUBLE of benchmark_model: ...``); its runs land with ``runner_version = "test-double"``.
 """
 
 from __future__ import annotations
@@ -27,7 +33,10 @@ from harness.spec import BenchmarkFlags
 from harness.transport.base import Transport, in_fresh_folder, pull_bytes, push_cached
 
 PROFILE_NAME = "ops.csv"
+TEST_DOUBLE = "test-double"  # runner_version of the runs of harness's test double of the tool
 _FLAG = re.compile(r"^\s*--([A-Za-z0-9_]+)=", re.MULTILINE)
+_UNCONSUMED = re.compile(r"^(?:WARN(?:ING)?: )?Unconsumed cmdline flags: ?(?P<flags>.*)$", re.MULTILINE)
+_DOUBLE = re.compile(r"^INFO: TEST DOUBLE of benchmark_model: (?P<what>.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -111,10 +120,26 @@ def build_argv(binary: str, model: str, options: RunOptions, flags: BenchmarkFla
     if missing:
         raise UserError(f"this benchmark_model build ({tool.family}) has no --{', --'.join(missing)}; "
                         "choose options it supports or another build (`harness tools add`).")
+    _check_extra(flags.extra, args, tool)
     argv = [binary, *(f"--{k}={v}" for k, v in args.items()), *flags.extra]
     if flags.cpu_mask:
         argv = ["taskset", flags.cpu_mask, *argv]
     return argv
+
+
+def _check_extra(extra: tuple[str, ...], args: dict[str, str], tool: ToolInfo) -> None:
+    """Extra flags the tool would ignore (it only warns, then measures without them): refused."""
+    for flag in extra:
+        name, eq, _ = flag.removeprefix("--").partition("=")
+        if not flag.startswith("--") or not eq or not name:
+            raise UserError(f"extra benchmark_model flag {flag!r}: write it as --name=value (the tool ignores "
+                            "other forms)")
+        if name in args:
+            raise UserError(f"extra benchmark_model flag {flag!r}: harness sets --{name} itself (the tool "
+                            "ignores a repeated flag); use harness's own option instead")
+        if not tool.has(name):
+            raise UserError(f"this benchmark_model build ({tool.family}) has no --{name} (extra flag {flag!r}); "
+                            "the tool would ignore it and measure without it")
 
 
 class BenchmarkModelRunner(RunnerBase):
@@ -187,18 +212,27 @@ class BenchmarkModelRunner(RunnerBase):
                 # with the profile in a file, stdout has no invoke total; the file has it
                 if run.get("profile_invoke_us") is None:
                     run["profile_invoke_us"] = profile.runs[0].run.get("profile_invoke_us")
-        run["runner_version"] = self.version
+        double = _DOUBLE.search(command.text())
+        run["runner_version"] = TEST_DOUBLE if double else self.version
         if not run.get("runtime") and self.tool is not None:
             run["runtime"] = "tflite_interpreter" if self.tool.family == "classic" else "litert_compiled_model"
-        run["runtime_version"] = self.version
+        run["runtime_version"] = run["runner_version"]
         if command.exit_code != 0 and run.get("status") == "ok":
             run["status"] = "failed"
             run["error_class"] = "BenchmarkFailed"
             run["error_message"] = f"benchmark_model exited with code {command.exit_code}"
+        ignored = _UNCONSUMED.search(text)
+        if ignored and run.get("status") == "ok":
+            run["status"] = "failed"
+            run["error_class"] = "UsageError"
+            ignored_flags = ignored.group("flags").strip()
+            run["error_message"] = (f"benchmark_model ignored flags it does not take ({ignored_flags}: "
+                                    "'Unconsumed cmdline flags') and measured without them")
         if run.get("status") == "failed":
             run["error_message"] = self._explained(run.get("error_message") or "", command.exit_code,
                                                    command.text("stderr"))
-        return ParsedRun(run=run, ops=ops, samples=[], facts={})
+        facts = {"runtime_note": f"test double of benchmark_model: {double.group('what').strip()}"} if double else {}
+        return ParsedRun(run=run, ops=ops, samples=[], facts=facts)
 
     def _explained(self, message: str, exit_code: int, stderr: str) -> str:
         """A failure's message with the device-side cause (when the tool's output lacks it, e.g. a

@@ -1,111 +1,276 @@
-"""TEST DOUBLE of the official `benchmark_model` tool (classic TFLite family) — not the tool.
+"""TEST DOUBLE of the official ``benchmark_model`` tool (classic TFLite family) — not the tool.
 
-No benchmark_model binary can be downloaded on the test machines, so the orchestration
-(provision, push, --help detection, flags, run, pull the profile file, parse, store) is
-exercised with this stand-in. ``write_double(path)`` writes a POSIX sh script that:
+The orchestration (provision, push, ``--help`` detection, flags, run, pull the profile file,
+parse, store) is exercised everywhere with this stand-in; the real tool is exercised by the
+opt-in contract test (tests/integration/test_benchmark_model_real.py, ``HARNESS_BENCHMARK_MODEL``).
+``write_double(path)`` writes one self-contained POSIX sh script (no Python on the device, no
+other file) that replays recordings of ONE real build — the classic tool built from LiteRT v2.2.0
+for x86_64 Linux — made on harness's example models by ``record_benchmark_model.py``
+(tests/data/benchmark_model/litert-v2.2.0_x86_64_examples/, provenance in its README.md):
 
-- answers ``--help`` with the real ``--help`` text of a TF 2.21 build (on stderr, exit 1, as
-  the real tool does);
-- checks that ``--graph`` names a readable file (else prints the real failure lines and exits 1);
-- replays real recorded stdout of that build: with ``--enable_op_profiling=true`` and a CSV
-  output file it writes the recorded CSV profile there; without profiling it prints the
-  recorded latency lines only;
-- takes as long as the real tool at least would: it sleeps ``--min_secs`` (the tool's minimum
-  benchmark time), without using the CPU, so many doubles can run side by side;
-- records its own argv in ``$HARNESS_DOUBLE_LOG`` (if set) so tests can check the flags;
-- with ``$HARNESS_DOUBLE_FAIL`` set, replays a real recorded failure (an NNAPI delegate that
-  failed to prepare, sample 03) and exits 1.
-
-Recordings: tests/data/benchmark_model/tf2.21-x86_64-local/ (see SOURCES.md there). The
-numbers it prints are those recordings', not measurements of the model it is given.
+- ``--help`` (or ``--help=true``): that build's help, as it prints it (usage on stderr, exit 1);
+- flags as that build reads them: a flag its ``--help`` does not list, a repeated flag or a word
+  that is not ``--name=value`` is NOT an error for the real tool: it prints ``WARN: Unconsumed
+  cmdline flags: ...`` and runs without it (exit 0), and so does the double (harness's runner
+  turns that warning into a failed run). A value the flag's type cannot read (a bool other than
+  true / false / 1 / 0, a number that does not start like one) fails as the tool fails:
+  ``ERROR: Failed to parse flag 'NAME' against argv '--NAME=VALUE'``, the usage, exit 1;
+- no ``--graph``, or a graph that cannot be read: the build's recorded failure (exit 1);
+- a model is recognised by its sha256: each of the eight example models (tiny_cnn and
+  mobilenet_v2; fp32, fp16, dynamic, int8) has its own recordings, chosen by
+  ``--use_xnnpack`` (``false``: the builtin-kernel recording; else XNNPACK, as the tool defaults
+  to it), ``--num_threads`` (1 or 2) and the profiling flags (none: a latency run; CSV mode with
+  ``--op_profiling_output_file``: the stdout and the CSV file it wrote; stdout mode: the profile
+  on stdout). A model without recordings, another thread count or another output mode (proto)
+  is refused with ``ERROR: TEST DOUBLE has no recording ...`` and exit 1: the double never
+  answers for a model or a setting it did not see;
+- every answer starts with ``INFO: TEST DOUBLE of benchmark_model: ...`` after ``INFO:
+  STARTING!``, naming the recording replayed. harness's runner reads that line and lands the
+  run with ``runner_version = "test-double"`` and a note naming the recording, whatever version
+  the tool cache gave the binary: the numbers are the recording's, not a measurement;
+- the recorded lines are replayed as recorded (the parameters they echo, the timings), except
+  the model and profile file paths, which are the ones given;
+- it takes as long as the real tool at least would: it sleeps ``--min_secs`` without using
+  the CPU, so many doubles can run side by side;
+- ``write_double(path, argv_log=FILE)``: appends its argv to FILE, so tests can check the flags;
+- ``write_double(path, fail=True)``: replays a real recorded failure of another build (an NNAPI
+  delegate that failed to prepare, sample 03 of ../shared/reference) and exits 1.
+  (Written into the script, not read from the environment: the local device runs its commands
+  with an allow-listed environment, and adb and SSH devices have their own.)
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shlex
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "benchmark_model"
-RECORDINGS = ("help.txt", "cnn_dynamic_csv-mode_stdout.txt", "cnn_dynamic_ops.csv", "cnn_fp32_op-profiling_stdout.txt")
+RECORDED = DATA / "litert-v2.2.0_x86_64_examples"
+BUILD = "benchmark_model (classic TFLite, LiteRT v2.2.0, x86_64 Linux)"
+MARK = "INFO: TEST DOUBLE of benchmark_model: "
+GRAPH = "./model.tflite"  # the paths the recordings were made with (record_benchmark_model.py)
+PROFILE = "./ops.csv"
+THREADS = (1, 2)
+_HELP_FLAG = re.compile(r"^\s*--([A-Za-z0-9_]+)=\S*\s+(int32|int64|float|bool|string)\b", re.MULTILINE)
 
 
-def _recording(name: str) -> str:
-    found = sorted(DATA.rglob(name))
+def manifest() -> dict[str, Any]:
+    """recordings.json: every recording, its command line, exit code and model."""
+    loaded: dict[str, Any] = json.loads((RECORDED / "recordings.json").read_text())
+    return loaded
+
+
+def recorded_models() -> dict[str, str]:
+    """sha256 -> ``family_variant`` of every model with recordings."""
+    return {str(r["model_sha256"]): f"{r['family']}_{r['variant']}"
+            for r in manifest()["recordings"] if "model_sha256" in r}
+
+
+def _text(name: str) -> str:
+    return (RECORDED / name).read_text()
+
+
+def _heredoc(text: str, subst: dict[str, str] | None = None) -> str:
+    """``text`` as the body of an unquoted here-document (``\\``, ``$`` and backquotes escaped),
+    with each literal of ``subst`` replaced by a shell expansion."""
+    body = text.replace("\\", "\\\\").replace("$", "\\$").replace("`", "\\`")
+    for literal, expansion in (subst or {}).items():
+        body = body.replace(literal, expansion)
+    if "HARNESS_EOF" in body:
+        raise ValueError("a recording contains the here-document delimiter")
+    return f"<<HARNESS_EOF\n{body.rstrip(chr(10))}\nHARNESS_EOF\n"
+
+
+def _cat(text: str, subst: dict[str, str] | None = None, stderr: bool = False) -> str:
+    """A command that prints ``text`` (nothing when it is empty)."""
+    if not text:
+        return ""
+    return f"  cat {'>&2 ' if stderr else ''}{_heredoc(text, subst)}"
+
+
+def _without_start(stdout: str) -> str:
+    first, _, rest = stdout.partition("\n")
+    if first != "INFO: STARTING!":
+        raise ValueError(f"a recorded stdout that does not start with INFO: STARTING!: {first!r}")
+    return rest
+
+
+def _flag_cases(help_text: str) -> tuple[str, str]:
+    """The shell ``case`` arms giving each flag of the build its type, and how many times the
+    tool reports a value it cannot parse (once per parameter list that holds the flag)."""
+    found = _HELP_FLAG.findall(help_text)
     if not found:
-        raise FileNotFoundError(f"recording {name} is missing under {DATA}")
-    return found[0].read_text()
+        raise ValueError("the recorded --help lists no flags")
+    by_type: dict[str, list[str]] = {}
+    for name, kind in found:
+        kind = "int32" if kind == "int64" else kind
+        if name not in by_type.setdefault(kind, []):
+            by_type[kind].append(name)
+    types = "".join(f"    {'|'.join(names)}) kind={kind};;\n" for kind, names in by_type.items())
+    twice = sorted(name for name, n in Counter(n for n, _ in found).items() if n > 1)
+    repeats = f"    {'|'.join(twice)}) times=2;;\n" if twice else ""
+    return types, repeats
 
 
-def _latency_only(stdout: str) -> str:
-    """The recorded CSV-mode stdout without its profiling parameter lines: what a run without
-    --enable_op_profiling prints (everything before the profile tables is the same)."""
-    keep = [ln for ln in stdout.splitlines() if "profiling" not in ln.lower()]
-    return "\n".join(keep) + "\n"
-
-
-def script_text() -> str:
-    help_text = _recording("help.txt")
-    csv_stdout = _recording("cnn_dynamic_csv-mode_stdout.txt")
-    csv_file = _recording("cnn_dynamic_ops.csv")
-    profile_stdout = _recording("cnn_fp32_op-profiling_stdout.txt")
-    plain = _latency_only(csv_stdout)
-    failure = _recording("03_tf2.4_android-mi11_nnapi-qti-default_delegate-failure.txt")
+def script_text(argv_log: Path | None = None, fail: bool = False) -> str:
+    data = manifest()
+    help_stderr = _text("help_stderr.txt")
+    usage_first, _, usage_rest = help_stderr.partition("\n")
+    if not usage_first.startswith("ERROR: usage: "):
+        raise ValueError(f"unexpected recorded --help: {usage_first!r}")
+    types, repeats = _flag_cases(help_stderr)
+    models = "".join(f"  {sha}) model={key};;\n" for sha, key in sorted(recorded_models().items()))
+    runs = [r for r in data["recordings"] if "model_sha256" in r]
+    out_arms, err_arms, csv_arms = [], [], []
+    paths = {GRAPH: "${graph}", PROFILE: "${out_file}"}
+    for r in runs:
+        key = r["key"]
+        if r["exit_code"] != 0:
+            raise ValueError(f"recording {key} failed (exit {r['exit_code']}); re-record")
+        out_arms.append(f"  {key}) cat {_heredoc(_without_start(_text(f'{key}_stdout.txt')), paths)}  ;;\n")
+        err_arms.append(f"  {key})\n{_cat(_text(f'{key}_stderr.txt'))}  ;;\n")
+        if r["mode"] == "csv":
+            csv_arms.append(f"  {key}) cat {_heredoc(_text(f'{key}_ops.csv'))}  ;;\n")
+    failure = _text("missing_model_stdout.txt")
+    missing = {"./nonexistent.tflite": "${graph}"}
+    fail_03 = (DATA / "03_tf2.4_android-mi11_nnapi-qti-default_delegate-failure.txt").read_text()
+    fail_03 = fail_03.partition("\n")[2]  # its first line, STARTING!, is printed already
+    log_line = f"printf '%s\\n' \"$*\" >> {shlex.quote(str(argv_log))}" if argv_log else ""
+    names = ", ".join(sorted({f"{r['family']}/{r['variant']}" for r in runs}))
     return f"""#!/bin/sh
-# TEST DOUBLE of benchmark_model (harness tests/doubles) - replays recorded real outputs.
-[ -n "$HARNESS_DOUBLE_LOG" ] && printf '%s\\n' "$*" >> "$HARNESS_DOUBLE_LOG"
-graph=""; profiling=false; out_file=""; mode=stdout; min_secs=0
-for a in "$@"; do
-  case "$a" in
-    --help|--help=true) cat >&2 <<'HARNESS_EOF'
-{help_text.rstrip()}
-HARNESS_EOF
-      exit 1;;
-    --graph=*) graph="${{a#--graph=}}";;
-    --enable_op_profiling=true) profiling=true;;
-    --op_profiling_output_file=*) out_file="${{a#--op_profiling_output_file=}}";;
-    --op_profiling_output_mode=*) mode="${{a#--op_profiling_output_mode=}}";;
-    --min_secs=*) min_secs="${{a#--min_secs=}}";;
-    --*=*) ;;
-    *) echo "ERROR: unknown argument $a" >&2; exit 1;;
-  esac
-done
-if [ -n "$HARNESS_DOUBLE_FAIL" ]; then
-  cat <<'HARNESS_EOF'
-{failure.rstrip()}
-HARNESS_EOF
-  exit 1
-fi
-if [ ! -r "$graph" ]; then
-  echo "INFO: STARTING!"
-  echo "ERROR: Could not open '$graph'." >&2
-  echo "ERROR: Failed to load model $graph" >&2
+# TEST DOUBLE of benchmark_model (written by harness tests/doubles/benchmark_model_double.py).
+# It replays recordings of a real build made on harness's example models: {BUILD}.
+# Its numbers are those recordings', never a measurement of this run.
+{log_line}
+BUILD='{BUILD}'
+
+usage() {{  # the build's --help, as it prints it (stderr)
+  printf 'ERROR: usage: %s <flags>\\n' "$0" >&2
+  cat >&2 {_heredoc(usage_rest)}}}
+out() {{  # recorded stdout (after its first line, INFO: STARTING!)
+  case "$1" in
+{"".join(out_arms)}  esac
+}}
+err() {{  # recorded stderr
+  case "$1" in
+{"".join(err_arms)}  esac
+}}
+csv() {{  # recorded CSV profile files
+  case "$1" in
+{"".join(csv_arms)}  esac
+}}
+refuse() {{  # what the double cannot answer: said plainly, exit 1
+  echo "${{MARK}}no recording for this command"
+  printf 'ERROR: TEST DOUBLE has no recording %s\\n' "$1" >&2
   echo "ERROR: Benchmarking failed." >&2
   exit 1
+}}
+MARK='{MARK}'
+
+graph=""; threads=""; xnnpack=""; profiling=false; out_mode=stdout; out_file=""; csv_file=""
+min_secs=0; help=false; unconsumed=""; seen=" "; bad=""; badarg=""
+for a in "$@"; do
+  case "$a" in
+    --help) help=true; continue;;
+    --?*=*) ;;
+    *) unconsumed="$unconsumed $a"; continue;;
+  esac
+  name=${{a%%=*}}; name=${{name#--}}; value=${{a#*=}}
+  case "$seen" in *" $name "*) unconsumed="$unconsumed $a"; continue;; esac
+  case "$name" in
+{types}    *) unconsumed="$unconsumed $a"; continue;;
+  esac
+  case "$kind" in
+    bool) case "$value" in true|1) value=true;; false|0) value=false;; *) bad=$name; badarg=$a; break;; esac;;
+    int32|float) case "$value" in ""|[-+0-9.\\ ]*) ;; *) bad=$name; badarg=$a; break;; esac;;
+  esac
+  seen="$seen$name "
+  case "$name" in
+    graph) graph=$value;;
+    num_threads) threads=$value;;
+    use_xnnpack) xnnpack=$value;;
+    enable_op_profiling) profiling=$value;;
+    op_profiling_output_mode) out_mode=$value;;
+    op_profiling_output_file) out_file=$value;;
+    profiling_output_csv_file) csv_file=$value;;
+    min_secs) min_secs=$value;;
+    help) help=$value;;
+  esac
+done
+
+echo "INFO: STARTING!"
+if [ -n "$bad" ]; then
+  echo "${{MARK}}a flag value this build cannot read"
+  times=1
+  case "$bad" in
+{repeats}  esac
+  while [ "$times" -gt 0 ]; do
+    printf "ERROR: Failed to parse flag '%s' against argv '%s'\\n" "$bad" "$badarg" >&2
+    times=$((times - 1))
+  done
+  usage
+  exit 1
 fi
+if [ "$help" = true ]; then
+  echo "${{MARK}}the --help of $BUILD"
+  usage
+  exit 1
+fi
+[ -n "$unconsumed" ] && echo "WARN: Unconsumed cmdline flags:$unconsumed"
+if [ {"true" if fail else "false"} = true ]; then
+  echo "${{MARK}}replaying a recorded failure of another build (NNAPI delegate, TF 2.4, reference sample 03)"
+{_cat(fail_03)}  exit 1
+fi
+if [ -z "$graph" ]; then
+  echo "${{MARK}}replaying the recorded failure no_graph of $BUILD"
+{_cat(_without_start(_text("no_graph_stdout.txt")))}{_cat(_text("no_graph_stderr.txt"), stderr=True)}  exit 1
+fi
+if [ ! -f "$graph" ] || [ ! -r "$graph" ]; then
+  echo "${{MARK}}replaying the recorded failure missing_model of $BUILD"
+{_cat(_without_start(failure), missing)}{_cat(_text("missing_model_stderr.txt"), missing, stderr=True)}  exit 1
+fi
+sha=$(sha256sum < "$graph") || refuse "(cannot hash $graph)"
+sha=${{sha%% *}}
+case "$sha" in
+{models}  *) refuse "of the model $graph (sha256 $sha): it has recordings of {names} only";;
+esac
+case "$threads" in
+  1|2) ;;
+  *) refuse "with --num_threads=${{threads:-(not given)}} (recorded: {', '.join(map(str, THREADS))})";;
+esac
+if [ "$xnnpack" = false ]; then kernels=builtin; else kernels=xnnpack; fi
+mode=latency
+if [ "$profiling" = true ]; then
+  [ -z "$out_file" ] && [ -n "$csv_file" ] && out_mode=csv && out_file=$csv_file
+  case "$out_mode" in
+    csv) [ -n "$out_file" ] || refuse "of a CSV profile without --op_profiling_output_file"; mode=csv;;
+    stdout) mode=text;;
+    *) refuse "of --op_profiling_output_mode=$out_mode (recorded: csv, stdout)";;
+  esac
+fi
+key="${{model}}_${{kernels}}_t${{threads}}_${{mode}}"
+case "$key" in
+  {"|".join(r["key"] for r in runs)}) ;;
+  *) refuse "for $key (the profile on stdout is recorded for tiny_cnn only)";;
+esac
+echo "${{MARK}}replaying the recording $key of $BUILD; its numbers are not a measurement of this run"
 sleep "$min_secs" 2>/dev/null || true
-if [ "$profiling" = true ] && [ "$mode" = csv ] && [ -n "$out_file" ]; then
-  cat <<'HARNESS_EOF'
-{csv_stdout.rstrip()}
-HARNESS_EOF
-  cat > "$out_file" <<'HARNESS_EOF'
-{csv_file.rstrip()}
-HARNESS_EOF
-elif [ "$profiling" = true ]; then
-  cat <<'HARNESS_EOF'
-{profile_stdout.rstrip()}
-HARNESS_EOF
-else
-  cat <<'HARNESS_EOF'
-{plain.rstrip()}
-HARNESS_EOF
+out "$key"
+err "$key" >&2
+if [ "$mode" = csv ]; then
+  csv "$key" > "$out_file" || exit 1
 fi
-echo "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." >&2
 exit 0
 """
 
 
-def write_double(path: Path) -> Path:
-    path.write_text(script_text())
+def write_double(path: Path, *, argv_log: Path | None = None, fail: bool = False) -> Path:
+    """The double as an executable at ``path``; see the module's docstring."""
+    path.write_text(script_text(argv_log, fail))
     path.chmod(0o755)
     return path
 

@@ -79,3 +79,52 @@ def test_device_abi_keys():
     assert device_abi({"abi": "armv7l"}, "ssh") == "linux-armhf"
     assert device_abi({"abi": "x86_64"}, "local") == "linux-x86_64"
     assert device_abi({}, "local") is None
+
+
+# --- what the tool ignores, and the test double ---------------------------------------------
+RECORDED = HELP.parent / "litert-v2.2.0_x86_64_examples"  # real outputs of the LiteRT v2.2.0 build
+
+
+def _parsed(stdout: str, stderr: str = "", exit_code: int = 0, version: str = "2.2.0"):
+    from harness.config import LOCAL_DEVICE
+    from harness.runners.base import RunnerOutput
+    from harness.runners.benchmark_model import BenchmarkModelRunner
+    from harness.transport.base import CommandResult
+    from harness.transport.fake import FakeTransport
+
+    runner = BenchmarkModelRunner(LOCAL_DEVICE, FakeTransport(), Path("bm"), version=version)
+    command = CommandResult(("bm",), exit_code, stdout.encode(), stderr.encode(), 1.0)
+    return runner.parse(RunnerOutput(command=command))
+
+
+def test_extra_flags_the_tool_would_ignore_are_refused(classic):
+    ok = build_argv("bm", "m", RunOptions(), BenchmarkFlags(extra=("--use_caching=true",)), classic, None)
+    assert ok[-1] == "--use_caching=true"
+    for extra, why in (("--no_such_flag=1", "has no --no_such_flag"), ("--num_threads=4", "sets --num_threads itself"),
+                       ("--use_caching", "--name=value"), ("positional", "--name=value")):
+        with pytest.raises(UserError, match=why):
+            build_argv("bm", "m", RunOptions(), BenchmarkFlags(extra=(extra,)), classic, None)
+
+
+def test_a_run_the_tool_measured_without_some_flags_is_failed():
+    # constructed from real lines: a recorded latency run, with the warning the same build prints
+    # as its second line when given --no_such_flag=1 (unknown_flag_stdout.txt)
+    stdout = (RECORDED / "tiny_cnn_int8_xnnpack_t1_latency_stdout.txt").read_text()
+    warning = (RECORDED / "unknown_flag_stdout.txt").read_text().splitlines()[1]
+    assert warning.startswith("WARN: Unconsumed cmdline flags: ")
+    first, _, rest = stdout.partition("\n")
+    assert _parsed(stdout).run["status"] == "ok"
+    run = _parsed(f"{first}\n{warning}\n{rest}").run
+    assert run["status"] == "failed" and run["error_class"] == "UsageError"
+    assert "--no_such_flag=1 --num_threads=2" in run["error_message"] and run["p50_us"] is not None
+
+
+def test_runs_of_the_test_double_say_so():
+    from tests.doubles.benchmark_model_double import MARK
+
+    stdout = (RECORDED / "tiny_cnn_int8_xnnpack_t1_latency_stdout.txt").read_text()
+    assert _parsed(stdout).run["runner_version"] == "2.2.0"
+    first, _, rest = stdout.partition("\n")
+    parsed = _parsed(f"{first}\n{MARK}replaying the recording tiny_cnn_int8_xnnpack_t1_latency\n{rest}")
+    assert parsed.run["runner_version"] == parsed.run["runtime_version"] == "test-double"
+    assert parsed.facts["runtime_note"].endswith("replaying the recording tiny_cnn_int8_xnnpack_t1_latency")

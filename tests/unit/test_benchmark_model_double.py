@@ -1,0 +1,38 @@
+"""The TEST DOUBLE's recordings (tests/doubles/benchmark_model_double.py): they cover the models
+it answers for, and they are what the recorded build prints."""
+
+from __future__ import annotations
+
+from harness.fileio import sha256_file
+from harness.models.examples import DATA_DIR as EXAMPLES_DIR
+from harness.runners.benchmark_model import parse_help
+from tests.doubles.benchmark_model_double import RECORDED, manifest, recorded_models, script_text
+
+
+def test_every_example_model_has_its_recordings():
+    """Rebuilt example models need new recordings: python -m tests.doubles.record_benchmark_model BINARY."""
+    have = recorded_models()
+    for family in ("tiny_cnn", "mobilenet_v2"):
+        for variant in ("fp32", "fp16", "dynamic", "int8"):
+            sha = sha256_file(EXAMPLES_DIR / family / f"{variant}.tflite")
+            assert have.get(sha) == f"{family}_{variant}", f"no recordings of the current {family}/{variant}"
+    keys = {r["key"] for r in manifest()["recordings"]}
+    for key in have.values():
+        for kernels in ("xnnpack", "builtin"):
+            for threads in (1, 2):
+                assert {f"{key}_{kernels}_t{threads}_latency", f"{key}_{kernels}_t{threads}_csv"} <= keys
+
+
+def test_recordings_are_of_one_real_build_and_the_script_carries_its_help():
+    data = manifest()
+    assert data["tool"]["sha256"] == "e8ad7c033343dba91170c820e225081689d2503331b5b50e699413851fde14ca"
+    runs = [r for r in data["recordings"] if "model_sha256" in r]
+    assert all(r["exit_code"] == 0 for r in runs)
+    builtin = [r for r in runs if r["kernels"] == "builtin"]
+    assert builtin and all("--use_xnnpack=false" in r["argv"] for r in builtin)
+    for r in builtin:  # no XNNPACK delegate was made in a builtin-kernel recording
+        assert "XNNPACK" not in (RECORDED / f"{r['key']}_stderr.txt").read_text()
+    help_text = (RECORDED / "help_stdout.txt").read_text() + (RECORDED / "help_stderr.txt").read_text()
+    tool = parse_help(help_text)
+    assert tool.family == "classic" and tool.has("op_profiling_output_mode") and not tool.has("use_nnapi")
+    assert parse_help(script_text()).flags == tool.flags
