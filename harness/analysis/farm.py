@@ -109,9 +109,10 @@ def _log(x: float | None) -> float | None:
 
 
 def farm_view(comps: Sequence[Any], groups: Sequence[Any], baseline: str, candidate: str | None,
-              detail: int = DETAIL) -> FarmView:
+              detail: int = DETAIL, devices: Sequence[str] = ()) -> FarmView:
     """The farm of ``comps`` (``Comparison``s of candidates against ``baseline``) and ``groups``
-    (``report.LatencyGroup``s), with the ``detail`` devices that differ most."""
+    (``report.LatencyGroup``s), with the ``detail`` devices that differ most. ``devices``: every
+    device of the campaign, also those without a successful run (listed last)."""
     notes: list[str] = []
     cells: dict[tuple[str, str, int], Cell] = {}
     doubled = 0
@@ -144,15 +145,14 @@ def farm_view(comps: Sequence[Any], groups: Sequence[Any], baseline: str, candid
         if x is not None:
             logs.setdefault((v, t), []).append(x)
     farm_ratio = {col: math.exp(statistics.median(xs)) for col, xs in logs.items()}
-    devices = sorted({g.device for g in groups} | {d for d, _, _ in cells})
     first = columns[0] if columns else None
 
     def order(device: str) -> tuple[int, float, str]:
         cell = cells.get((device, *first)) if first else None
         return (0, cell.ratio, device) if cell is not None and cell.ratio is not None else (1, 0.0, device)
 
-    devices.sort(key=order)
-    view = FarmView(baseline, candidate, columns, devices, cells, fastest, medians, farm_ratio, [], notes)
+    everyone = sorted({str(d) for d in devices} | {g.device for g in groups} | {d for d, _, _ in cells}, key=order)
+    view = FarmView(baseline, candidate, columns, everyone, cells, fastest, medians, farm_ratio, [], notes)
     view.detail = distinct(view, detail)
     return view
 

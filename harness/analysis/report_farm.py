@@ -47,7 +47,8 @@ VERDICT_WORD = {stats.FASTER: "faster", stats.SLOWER: "slower", stats.NO_DIFFERE
 
 
 def farm_page(p: rp._Page, detail: int) -> rp.Report:
-    view = farm_view(p.comps, p.groups, p.baseline or "", p.candidate, detail)
+    view = farm_view(p.comps, p.groups, p.baseline or "", p.candidate, detail,
+                     devices=p.runs["device"].dropna().astype(str).unique().tolist())
     p.notes.extend(view.notes)
     anchors = {d.device: f"device-{i + 1}" for i, d in enumerate(view.detail)}
     warns = rp.warning_rows(p.runs)
@@ -414,13 +415,13 @@ def _accuracy(p: rp._Page, view: FarmView) -> str:
                        "--accuracy</code> adds one accuracy run per variant (outputs against fp32's on the same "
                        "inputs).</p>")
     rows = []
-    for variant, group in acc.groupby("variant", sort=False):
+    for variant in rp.ordered_variants(acc["variant"]):
+        group = acc[acc["variant"] == variant]
         per_device_top1 = group.groupby("device")["top1_agreement"].min().dropna()
         per_device_sqnr = group.groupby("device")["sqnr_db"].min().dropna()
         rows.append((variant_label(str(variant)), group["device"].nunique(),
                      _pct(per_device_top1.min()), _pct(per_device_top1.median()),
                      _fmt(per_device_sqnr.min(), ".1f"), _fmt(per_device_sqnr.median(), ".1f")))
-    rows.sort(key=lambda r: r[0])
     body = _table(["variant", "devices", "top-1 agreement, worst device", "median device", "SQNR (dB), worst device",
                    "median device"], rows, numeric=(1, 2, 3, 4, 5))
     devices = [d.device for d in view.detail]
