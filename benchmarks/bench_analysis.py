@@ -98,6 +98,9 @@ def copy_campaign(source: Path, root: Path, devices: int, campaign: str = CAMPAI
     campaign folder."""
     meta = json.loads((source / "campaign.json").read_text())
     docs = [json.loads(p.read_text()) for p in sorted((source / "runs").glob("*/run.json"))]
+    if any(d.get("schema_version") != 1 for d in docs):
+        raise SystemExit(f"{source}: copy_campaign copies a campaign of store format 1 (ops and samples as lists of "
+                         "records); for format 2, bench_store.build_store builds the stores")
     variants = sorted({d["run"]["variant"] for d in docs})
     fac = factors(devices, variants, seed)
     target = root / campaign
