@@ -6,15 +6,18 @@ PIP    := $(VENV)/bin/pip
 
 # What the integration tests' real peers need from Debian: the adb server (adbd itself is fetched by
 # the tests from bookworm-backports into a cache), network namespaces, an arm64 root file system
-# under qemu-user, OpenSSH's sshd, busybox (a board without Python) and Chromium (the report test).
+# under qemu-user, OpenSSH's sshd, busybox (a board without Python), Chromium (the report test) and
+# libprotobuf32 (what the real x86_64 benchmark_model of ../shared/tools links against: the contract
+# tests, HARNESS_BENCHMARK_MODEL=PATH make test).
 SYSTEM_PACKAGES := adb iproute2 util-linux qemu-user-static binfmt-support debootstrap zstd \
-	ca-certificates openssh-server openssh-client busybox-static chromium
+	ca-certificates openssh-server openssh-client busybox-static chromium libprotobuf32
 
 .PHONY: setup system-deps test test-fast test-slow lint bench clean help
 
 help:
 	@echo "make setup      the Debian packages the tests need (as root), then .venv with harness and everything"
-	@echo "make test       lint, then the whole test suite (fast tier, then the slow tiers)"
+	@echo "make test       lint, then the whole test suite (fast tier, then the slow tiers);"
+	@echo "                HARNESS_BENCHMARK_MODEL=PATH make test adds the contract tests of a real benchmark_model"
 	@echo "make test-fast  lint, then unit tests and quick integration tests (minutes)"
 	@echo "make lint       ruff, and mypy over harness/ (strict on its core)"
 	@echo "make bench      benchmarks of the harness itself -> BENCHMARKS.md numbers"
