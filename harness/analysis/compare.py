@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,8 @@ class Comparison:
     profile_kernels: str | None = None  # kernel mode of the profile runs the ops come from
     join: str | None = None  # "node" | "op_type" | None (no attribution)
     ops_scaled: bool = False
+    baseline_mem_mb: float | None = None  # median memory of each side's runs (analysis.memory), where measured
+    candidate_mem_mb: float | None = None
     min_detectable_ratio: float | None = None  # the smallest ratio these runs call 80 % of the time (inf: none)
     runs_to_resolve: int | None = None  # runs a side that would resolve the ratio seen, when no verdict
 
@@ -122,6 +125,8 @@ class Comparison:
             "verdict": self.verdict,
             "min_detectable_ratio": _finite(self.min_detectable_ratio),
             "runs_to_resolve": self.runs_to_resolve,
+            "baseline_mem_mb": self.baseline_mem_mb,
+            "candidate_mem_mb": self.candidate_mem_mb,
             "top_ops": [
                 {"op_type": t, "baseline_ms": b, "candidate_ms": c, "delta_ms": d} for t, b, c, d in self.top_ops
             ],
@@ -182,6 +187,21 @@ class Comparison:
             if d * sign > 0:
                 return op_type
         return None
+
+
+def _memory(runs: list[dict[str, Any]]) -> float | None:
+    """The median memory figure (MB) of these runs (``analysis.memory``: peak, else RSS, else the
+    footprint delta), None where none was measured."""
+    from harness.analysis.memory import SOURCES
+
+    values = []
+    for r in runs:
+        for column in SOURCES:
+            v = r.get(column)
+            if v is not None and v == v:
+                values.append(float(v))
+                break
+    return float(statistics.median(values)) if values else None
 
 
 def _finite(value: float | None) -> float | None:
@@ -252,7 +272,8 @@ def _known(runs: Any, by: str) -> list[str]:
 # Runs are turned into plain records once and ops into per-run tuples once: a farm's campaign has
 # hundreds of device x threads groups, and per-group pandas calls would dominate the time.
 _RUN_COLS = ("run_id", "device", "device_model", "threads", "variant", "mode", "delegate", "status", "p50_us",
-             "mean_us", "std_us", "facts_json", "error_message", "throttled", "_rt")
+             "mean_us", "std_us", "facts_json", "error_message", "throttled", "peak_mem_mb", "peak_rss_mb",
+             "mem_overall_mb", "runner_threads", "runner_delegate", "runner_mode", "_rt")
 
 
 def compare(
@@ -445,6 +466,8 @@ def _one(bg: list[dict[str, Any]], cg: list[dict[str, Any]], bt: list[dict[str, 
         confidence=test.confidence,
         min_detectable_ratio=test.min_detectable_ratio,
         runs_to_resolve=test.runs_to_resolve,
+        baseline_mem_mb=_memory(bt),
+        candidate_mem_mb=_memory(ct),
     )
     _attribute(comp, bg, cg, delegate, ctx)
     return comp

@@ -43,6 +43,7 @@ KERNEL_MODE = {
     "none": "TFLite builtin kernels (one row per graph node)",
 }
 SECTIONS = [
+    ("ship", "What to ship"),
     ("numbers", "Key numbers"),
     ("latency", "Latency per variant"),
     ("ratios", "Ratios with their intervals"),
@@ -734,8 +735,8 @@ def build_report(results_root: Any = None, campaign: str | None = None, *, basel
         notes.append(f"--detail applies to campaigns of more than {farm.FARM_DEVICES} devices: every device of this "
                      "one has its own sections")
     answer = answer_sentences(comps, groups, titles, baseline, candidate, acc, mod is not None)
-    parts = [section(page) for section in (_numbers, _latency, _ratios, _ops, _accuracy_section, _warnings, _devices,
-                                           _about)]
+    parts = [section(page) for section in (ship_section, _numbers, _latency, _ratios, _ops, _accuracy_section,
+                                           _warnings, _devices, _about)]
     return assemble(page, answer, SECTIONS, parts, ", ".join(titles.values()))
 
 
@@ -805,6 +806,53 @@ class _Page:
     plots: int = 0
 
 
+SHIP_ROWS = 200
+"""The "what to ship" table lists every device up to this many rows (a farm beyond: the groups, the
+minority devices, and the first rows; `harness recommend --format csv` gives them all)."""
+
+
+def ship_section(p: _Page) -> str:
+    """What to ship: `harness recommend`'s answer (no bounds), first on the page."""
+    from harness.analysis.recommend import recommend
+
+    try:
+        answer = recommend(p.res, root=p.store.root, campaign=p.campaign, meta=p.meta)
+    except HarnessError as exc:
+        return _section("ship", f'<p class="missing">No recommendation: {e(exc)}</p>')
+    rows = answer.rows
+    body = ""
+    if len(rows) > 1:
+        body += "<p>" + e("; ".join(answer.groups)) + ".</p>"
+        if answer.apart:
+            body += '<ul class="note">' + "".join(f"<li>{e(v)}: {e('; '.join(why))}</li>"
+                                                  for v, why in answer.apart.items()) + "</ul>"
+    if len(rows) > SHIP_ROWS:
+        majority = answer.groups[0].split(" ", 1)[0] if answer.groups else None
+        shown = [r for r in rows if r.recommended != majority][:SHIP_ROWS]
+        shown += [r for r in rows if r.recommended == majority][:SHIP_ROWS - len(shown)]
+        body += (f'<p class="note">{len(rows)} device x thread rows: the {len(shown)} shown put the minority answers '
+                 "first; `harness recommend --format csv` lists them all.</p>")
+        rows = shown
+    body += _table(
+        ["device", "threads", "ship", "runner-up", "confidence", "speed-up vs fp32 (95 % CI)", "top-1 vs fp32",
+         "SQNR (dB)", "memory (MB)", "why"],
+        [(p.titles.get(r.device, r.device), r.threads, variant_label(r.recommended),
+          variant_label(r.runner_up) if r.runner_up else "", r.confidence,
+          "" if r.speedup_vs_fp32 is None else _fmt(r.speedup_vs_fp32, ".2f", "x")
+          + ("" if r.ci_low is None else f" ({r.ci_low:.2f}-{r.ci_high:.2f})"),
+          "" if r.top1_agreement is None else f"{100 * r.top1_agreement:.1f} %", _fmt(r.sqnr_db, ".1f"),
+          _fmt(r.memory_mb, ".1f"), r.reason) for r in rows],
+        numeric=(1, 5, 6, 7, 8),
+    )
+    if answer.accuracy_hint:
+        body += f'<p class="note">{e(answer.accuracy_hint)}</p>'
+    body += ('<p class="note">The fastest variant (median over runs of each run\'s p50) that meets the bounds; '
+             '"decided" when the 95 % interval of its ratio to the runner-up excludes 1, else a tie settled by the '
+             "smaller model, then the more accurate one. <code>harness recommend</code> takes accuracy and memory "
+             "bounds.</p>")
+    return _section("ship", body)
+
+
 def _numbers(p: _Page) -> str:
     """Key numbers."""
     from harness.analysis.summary import summarize
@@ -817,12 +865,13 @@ def _numbers(p: _Page) -> str:
         body = ""
         for device, rows in summary.groupby("device", sort=False):
             body += f"<h3>{e(titles.get(str(device), device))}</h3>" + _table(
-                ["variant", "threads", "runs", "timed invokes", "median (ms)", "p90 (ms)", "vs fp32",
+                ["variant", "threads", "runs", "timed invokes", "median (ms)", "p90 (ms)", "vs fp32", "memory (MB)",
                  "op types that take the time"],
                 [(variant_label(r.variant), r.threads, r.runs, f"{r.invokes:,}" if r.invokes else "per-run only",
-                  _fmt(r.p50_ms), _fmt(r.p90_ms), _fmt(r.vs_fp32, ".2f", "x"), r.top_ops.replace("\n", "; "))
+                  _fmt(r.p50_ms), _fmt(r.p90_ms), _fmt(r.vs_fp32, ".2f", "x"), _fmt(r.memory_mb, ".1f"),
+                  r.top_ops.replace("\n", "; "))
                  for r in rows.itertuples()],
-                numeric=(1, 2, 3, 4, 5, 6),
+                numeric=(1, 2, 3, 4, 5, 6, 7),
             )
         body += ('<p class="note">Median and p90: the Harrell-Davis median over the latency runs of each run\'s own '
                  'median (its mean where the runner gives no percentile) and p90 — the statistic the ratios compare. '

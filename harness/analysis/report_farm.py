@@ -27,6 +27,7 @@ from harness.analysis.farm import Column, Distinct, FarmView, farm_view
 from harness.analysis.report import _fmt, _img, _num, _section, _table, e, variant_label
 
 FARM_SECTIONS = [
+    ("ship", "What to ship"),
     ("farm", "Every device against the baseline"),
     ("spread", "Ratios across devices"),
     ("fastest", "Devices grouped by the fastest variant"),
@@ -52,9 +53,9 @@ def farm_page(p: rp._Page, detail: int) -> rp.Report:
     p.notes.extend(view.notes)
     anchors = {d.device: f"device-{i + 1}" for i, d in enumerate(view.detail)}
     warns = rp.warning_rows(p.runs)
-    parts = [_heatmap(p, view), _spread(p, view), _fastest(p, view), _detail(p, view, anchors, warns),
-             _every_device(p, view, anchors, warns), _accuracy(p, view), _warnings(p, view, warns),
-             _devices(p, view), rp._about(p)]
+    parts = [rp.ship_section(p), _heatmap(p, view), _spread(p, view), _fastest(p, view),
+             _detail(p, view, anchors, warns), _every_device(p, view, anchors, warns), _accuracy(p, view),
+             _warnings(p, view, warns), _devices(p, view), rp._about(p)]
     return rp.assemble(p, farm_answer(view, p.titles), FARM_SECTIONS, parts, f"{len(view.devices)} devices")
 
 

@@ -69,8 +69,11 @@ def summary_table(runs: Any, ops: Any, campaign: str | None = None, top: int = 3
     for device, variant, threads, delegate, run_id in zip(prof["device"], prof["variant"], prof["threads"],
                                                           prof["delegate"], prof["run_id"], strict=True):
         profiles.setdefault((device, variant, int(threads)), []).append((delegate, run_id))
+    from harness.analysis.memory import run_memory_mb
+
     rows: list[dict[str, Any]] = []
     chosen: dict[tuple[Any, Any, int], str] = {}  # the profile run whose op types are listed
+    lat = lat.assign(_mem=run_memory_mb(lat))
     medians_us: dict[tuple[Any, Any, int], float | None] = {}  # unrounded, for vs_fp32
     for (device, variant, threads), group in lat.groupby(["device", "variant", "threads"], observed=True):
         key = (device, variant, int(threads))
@@ -89,6 +92,7 @@ def summary_table(runs: Any, ops: Any, campaign: str | None = None, top: int = 3
                 "invokes": int(group["count"].sum()),
                 "p50_ms": _ms(p50_us),
                 "p90_ms": _ms(_median_us(group["p90_us"])),
+                "memory_mb": float(group["_mem"].median()) if group["_mem"].notna().any() else None,
                 "top_ops": "",
             }
         )
@@ -98,7 +102,7 @@ def summary_table(runs: Any, ops: Any, campaign: str | None = None, top: int = 3
         tops = top_op_types(by_run[run_id], top) if run_id in by_run else []
         row["top_ops"] = "\n".join(f"{t} {p:.0f}%" for t, p in tops)
     table = pd.DataFrame(rows, columns=["device", "variant", "threads", "runs", "invokes", "p50_ms",
-                                        "p90_ms", "top_ops"])
+                                        "p90_ms", "memory_mb", "top_ops"])
     if table.empty:
         table.insert(6, "vs_fp32", pd.Series(dtype="float64"))
         return table

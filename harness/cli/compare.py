@@ -92,6 +92,8 @@ def _render(campaign: str, comps: list) -> None:
             "95 % CI": "" if c.ci_low is None else f"{c.ci_low:.3f}-{c.ci_high:.3f}",
             "p": num(c.p_value, "{:.3g}"),
             "verdict": c.verdict,
+            "memory MB": "" if c.baseline_mem_mb is None and c.candidate_mem_mb is None else
+            f"{num(c.baseline_mem_mb, '{:.1f}')} / {num(c.candidate_mem_mb, '{:.1f}')}",
             "detectable": "" if c.min_detectable_ratio is None else
             ("none" if c.min_detectable_ratio == float("inf") else f"{c.min_detectable_ratio:.2f}x"),
             "top_ops": "\n".join(f"{t} {d:+.3f} ms" for t, _b, _c, d in c.top_ops),

@@ -20,7 +20,8 @@ from harness.store import Results
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "benchmark_model"
 KEYS = ["device", "threads", "baseline", "candidate", "n_baseline", "n_candidate", "ratio", "ci_low", "ci_high",
-        "p_value", "verdict", "min_detectable_ratio", "runs_to_resolve", "top_ops"]
+        "p_value", "verdict", "min_detectable_ratio", "runs_to_resolve", "baseline_mem_mb", "candidate_mem_mb",
+        "top_ops"]
 
 
 def _harness(args, cwd, cache_home):
@@ -130,6 +131,7 @@ def test_json_and_csv_rows_have_exactly_the_keys(campaign, cache_home):
     assert len(rows) == 1 and list(rows[0]) == KEYS
     mdr = rows[0]["min_detectable_ratio"]
     assert mdr is not None and mdr > 1.0  # 10 runs a side: some ratio is detectable, stated at 80 % power
+    assert rows[0]["baseline_mem_mb"] > 0 and rows[0]["candidate_mem_mb"] > 0  # the litert runner's peak RSS
     assert rows[0]["top_ops"] and set(rows[0]["top_ops"][0]) == {"op_type", "baseline_ms", "candidate_ms", "delta_ms"}
     proc = _harness([*base, "--format", "csv"], campaign, cache_home)
     assert proc.returncode == 0, proc.stderr

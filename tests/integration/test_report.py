@@ -72,6 +72,11 @@ def test_the_browser_renders_the_answer_sections_and_every_plot(real, tmp_path):
     assert html_mod.escape(first_line.strip(), quote=True) in dom.stdout
     for sid, title in SECTIONS:
         assert f'id="{sid}"' in dom.stdout and f"<h2>{title}</h2>" in dom.stdout, sid
+    # the page opens with what to ship (harness recommend's answer), and memory sits beside latency
+    ship = dom.stdout[dom.stdout.index('<section id="ship">'):]
+    assert dom.stdout.index('id="ship"') < dom.stdout.index('id="numbers"')
+    assert re.search(r"<td class=\"\">(fp32|fp16|dynamic-range|int8)</td>", ship[:ship.index("</section>")])
+    assert "memory (MB)" in dom.stdout
     # plots: latency (1 device) + ratios + per-op type in 2 kernel modes + accuracy vs latency = 5
     images = PNG_RE.findall(dom.stdout)
     assert len(images) == 5
@@ -310,6 +315,10 @@ def test_a_farm_page_shows_the_farm_and_two_devices_in_the_browser(farm, tmp_pat
     text = dom.stdout
     for sid, title in FARM_SECTIONS:
         assert f'id="{sid}"' in text and f"<h2>{title}</h2>" in text, sid
+    # it opens with what to ship: every device answered, grouped by answer
+    ship = text[text.index('<section id="ship">'):]
+    ship = ship[:ship.index("</section>")]
+    assert sum(int(n) for n in re.findall(r"\b(\d+) devices?\b", ship.split("</p>")[0])) == 12
     # the answer: every device counted, grouped by its fastest variant
     assert "Across 12 devices, int8 against dynamic-range: detectably faster on 10, slower on 2" in text
     assert "Fastest (lowest median latency): fp32 on 7 devices, int8 on 3 devices, dynamic-range on 2 devices." in text
