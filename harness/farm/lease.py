@@ -13,6 +13,8 @@ explains why the races (two takers, a taker against a renewing holder) are safe.
 ``DeviceBusy``) and starts a background thread that renews it every TTL/3; ``release()`` stops
 it and frees the lease if it is still ours. If a renewal finds the lease taken by someone else
 (we stalled past its expiry), ``lost`` becomes True: the run in flight was not exclusive.
+``confirm()`` asks the device now; ``confirm(trust_renewal=True)`` (after every run) answers
+without a round trip while the last renewal proves the lease cannot have expired since.
 """
 
 from __future__ import annotations
@@ -69,8 +71,8 @@ class Lease(Protocol):
                 on_wait: Callable[[LeaseInfo | None], Any] | None = None) -> None:
         """Take it; raise DeviceBusy when it is held and not waited for."""
 
-    def confirm(self) -> bool:
-        """Still ours? (False once lost.)"""
+    def confirm(self, *, trust_renewal: bool = False) -> bool:
+        """Still ours? (False once lost.) ``trust_renewal``: a recent renewal may answer."""
 
     def rebind(self, transport: Transport) -> None:
         """Go on over a new connection to the same device."""
@@ -128,6 +130,11 @@ def default_holder() -> str:
     return f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _now() -> tuple[float, float]:
+    """The host's monotonic and wall clocks, read together."""
+    return time.monotonic(), time.time()
+
+
 def _lease_dir(transport: Transport) -> str:
     return posixpath.join(transport.workdir(), LEASE_DIR)
 
@@ -183,7 +190,7 @@ class DeviceLease:
         self.renew_errors = 0
         self.last_error: Exception | None = None
         self._device_ttl = math.ceil(self.ttl_s) + 1  # held for more than ttl_s after each write
-        self._safe_until: float | None = None  # host monotonic time the lease surely lasts until
+        self._safe_until: tuple[float, float] | None = None  # (monotonic, wall) host times it surely lasts until
         self._op = threading.Lock()  # one device operation of this lease at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -195,9 +202,13 @@ class DeviceLease:
 
     @property
     def held(self) -> bool:
-        """Acquired, not lost, and confirmed recently enough that it cannot have expired."""
-        return (self.epoch is not None and not self.lost and self._safe_until is not None
-                and time.monotonic() < self._safe_until)
+        """Acquired, not lost, and renewed recently enough that it cannot have expired on the device
+        (so nobody else can have taken it), by both host clocks: the monotonic clock stands still
+        while the host is suspended, the wall clock does not."""
+        if self.epoch is None or self.lost or self._safe_until is None:
+            return False
+        (mono, wall), (mono_now, wall_now) = self._safe_until, _now()
+        return mono_now < mono and wall_now < wall
 
     def __repr__(self) -> str:
         state = "lost" if self.lost else ("held" if self.epoch is not None else "free")
@@ -213,7 +224,7 @@ class DeviceLease:
             raise RuntimeError(f"{self!r} is already acquired")
         start = time.monotonic()
         while True:
-            sent = time.monotonic()
+            sent = _now()
             with self._op:
                 reply = _call(self.transport, "acquire", token=self.token, holder=self.holder,
                               ttl=self._device_ttl, timeout_s=self._command_timeout_s)
@@ -221,7 +232,7 @@ class DeviceLease:
                 self.epoch = reply.epoch
                 self.expires_at = reply.lease.expires_at if reply.lease else None
                 self.lost, self.lost_at, self.lost_to = False, None, None
-                self._safe_until = sent + self._device_ttl - 1
+                self._safe_until = self._safe_after(sent)
                 self._start_renewing()
                 return
             info = reply.lease if reply.lease is not None and reply.lease.live else None
@@ -255,11 +266,19 @@ class DeviceLease:
             self.epoch = None
             self._safe_until = None
 
-    def confirm(self) -> bool:
+    def confirm(self, *, trust_renewal: bool = False) -> bool:
         """Renew now; True if the lease is still ours (so nobody else took the device since we
-        acquired it), False if it was lost. Raises TransportError if the device cannot answer."""
+        acquired it), False if it was lost. Raises TransportError if the device cannot answer.
+
+        ``trust_renewal``: while the lease is ``held`` (its last renewal proves it cannot have
+        expired on the device, so no other controller can have taken it), answer True without a
+        device round trip; the background renewals keep checking the device every TTL/3. What
+        only asking the device would catch: a device clock that jumps forward by more than the
+        lease's remaining time (the whole TTL right after a renewal)."""
         if self.epoch is None:
             return False
+        if trust_renewal and self.held:
+            return True
         if not self.lost:
             self._renew_once()
         return not self.lost
@@ -287,8 +306,14 @@ class DeviceLease:
     def _command_timeout_s(self) -> float:
         return max(5.0, self.ttl_s / 2)
 
+    def _safe_after(self, sent: tuple[float, float]) -> tuple[float, float]:
+        """Host times (monotonic, wall) until which a write of the lease sent at ``sent`` surely
+        lasts: the device counted from a whole second at or after ``sent``."""
+        margin = self._device_ttl - 1
+        return sent[0] + margin, sent[1] + margin
+
     def _renew_once(self) -> None:
-        sent = time.monotonic()
+        sent = _now()
         with self._op:
             if self.epoch is None or self.lost:
                 return
@@ -297,7 +322,7 @@ class DeviceLease:
             if reply.state == "renewed":
                 self.renewals += 1
                 self.expires_at = reply.lease.expires_at if reply.lease else None
-                self._safe_until = sent + self._device_ttl - 1
+                self._safe_until = self._safe_after(sent)
             else:
                 self._mark_lost(reply)
 

@@ -11,8 +11,9 @@ The steps, in the order a reader meets them in ``DeviceSession.run``::
 
     pending items (what landed already is skipped)
     └── while items remain: connect ─ hold lease ─ read facts ─ make runner
-         └── per item: cool down ─ measure ─ confirm lease ─ land ─ settle (done | retry | trouble)
-    on trouble: wait for the device (backoff) or give up its remaining items
+         ├── per item: cool down ─ measure ─ confirm lease ─ land ─ settle (done | retry | trouble)
+         └── release the lease (over the same connection)
+    on trouble: keep the lease, wait for the device (backoff) or give up its remaining items
 """
 
 from __future__ import annotations
@@ -159,12 +160,12 @@ class DeviceSession:
             while self.todo:
                 try:
                     with self.handed_in or _open(self.device) as link:
-                        self._stay(link)
+                        self._stay_then_release(link)
                 except (_DeviceTrouble, TransportError) as exc:
                     if not self._wait_for_device(exc):
                         break
         finally:
-            self._release_lease()
+            self._release_lease()  # the device is gone: tried, else it expires within its TTL
             self._compact()
         return self.execution
 
@@ -194,6 +195,19 @@ class DeviceSession:
             self.execution.skipped.append(run_id)
             self.emit(RunEvent("skipped", item, run_id, "landed already" if state.ok else state.last_error))
         return todo
+
+    def _stay_then_release(self, link: Transport) -> None:
+        """The stay on one connection, then the lease freed over it (a closed link cannot free it:
+        the device would stay taken for a whole TTL). A failing device keeps the lease, to be
+        rebound after reconnecting."""
+        try:
+            self._stay(link)
+        except (_DeviceTrouble, TransportError):
+            raise
+        except BaseException:
+            self._release_lease()
+            raise
+        self._release_lease()
 
     def _stay(self, link: Transport) -> None:
         """One connection: set up, then run items until none are left (or the device fails)."""
@@ -232,8 +246,9 @@ class DeviceSession:
     def _release_lease(self) -> None:
         if self.lease is None:
             return
+        lease, self.lease = self.lease, None
         try:
-            self.lease.release()
+            lease.release()
         except HarnessError:
             pass  # the device is gone: the lease expires by itself within its TTL
 
@@ -285,8 +300,10 @@ class DeviceSession:
         return record, raw
 
     def _confirm_lease(self, run: dict[str, Any]) -> None:
-        """A run during which the lease was lost is inconclusive: another controller may have used the device."""
-        if self.lease is not None and not self.lease.confirm() and run["status"] == "ok":
+        """A run during which the lease was lost is inconclusive: another controller may have used the device.
+        A lease renewed recently enough that it cannot have expired is confirmed without asking the device
+        (one round trip per run saved; the renewals every TTL/3 still ask it)."""
+        if self.lease is not None and not self.lease.confirm(trust_renewal=True) and run["status"] == "ok":
             run.update(status="inconclusive", error_class="LeaseLost",
                        error_message="the device's lease was lost during the run: another controller "
                        f"({self.lease.lost_to}) may have used the device")

@@ -166,6 +166,33 @@ def test_two_controllers_never_share_a_device_and_a_killed_ones_leases_expire(ma
     assert (load_results(tmp_path / "rd").runs["status"] == "ok").all()
 
 
+def test_a_campaign_frees_its_phones_when_it_ends(make_adb_farm, tmp_path, cache_home, monkeypatch):
+    """Done, or stopped by a device set-up error: the phone's lease is released, so the next campaign
+    starts at once instead of waiting out the lease's TTL (60 s by default)."""
+    import harness
+    from harness.config import load_inventory
+    from harness.farm.lease import read_lease
+    from harness.transport import open_transport
+
+    farm = make_adb_farm(1)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    inv = _inventory(tmp_path / "devices.toml", farm, write_double(tmp_path / "benchmark_model"))
+    broken = _inventory(tmp_path / "broken.toml", farm, Path("/bin/true"))  # no --help: not benchmark_model
+    phone = load_inventory(inv).get("phone0")
+    quick = dict(device="phone0", example="tiny_cnn", variants="fp32", repeats=1, profile=False, min_runs=5,
+                 min_seconds=0.1, results=tmp_path / "r")
+    failed = harness.run(inventory=broken, campaign="broken", **quick)
+    assert "phone0" in failed.outcome.errors
+    with open_transport(phone) as link:
+        assert read_lease(link) is None
+    first = harness.run(inventory=inv, campaign="first", **quick)
+    with open_transport(phone) as link:
+        assert first.ok and read_lease(link) is None
+    second = harness.run(inventory=inv, campaign="second", **quick)
+    gap = (second.results().runs["started_at"].min() - first.results().runs["finished_at"].max()).total_seconds()
+    assert second.ok and gap < 30  # not held up by the first campaign's lease
+
+
 def test_a_run_measured_while_throttled_is_inconclusive_and_retried_after_cooldown(make_adb_farm, harness_cli,
                                                                                    tmp_path):
     farm = make_adb_farm(1)

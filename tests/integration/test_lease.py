@@ -65,6 +65,16 @@ def child_main(argv: list[str]) -> None:
         lease.release()
         print(json.dumps({"lost": lease.lost, "lost_to": lease.lost_to.holder if lease.lost_to else None}),
               flush=True)
+    elif mode == "confirm-after-stall":
+        lease = DeviceLease(t, ttl_s=float(args[0]), holder=args[1])
+        lease.acquire(wait=False)
+        print(json.dumps({"epoch": lease.epoch}), flush=True)
+        last = time.monotonic()
+        while time.monotonic() - last < lease.ttl_s:  # until it stalls for longer than its lease lasts
+            last = time.monotonic()
+            time.sleep(0.05)
+        print(json.dumps({"confirmed": lease.confirm(trust_renewal=True)}), flush=True)
+        lease.release()
     elif mode == "loop":
         exclusive_loop(t, int(args[0]), args[1], args[2])
     t.close()
@@ -330,6 +340,49 @@ def test_a_stalled_holder_finds_its_lease_lost_and_its_release_leaves_the_new_ho
     holder.wait(10)
     assert said == {"lost": True, "lost_to": "taker"}
     assert taker.confirm() and not taker.lost
+    assert read_lease(device.open()).holder == "taker"  # type: ignore[union-attr]
+    taker.release()
+
+
+def test_a_run_is_confirmed_by_a_recent_renewal_without_asking_the_device(device):
+    lease = DeviceLease(device.open(), ttl_s=30, holder="trusting")
+    lease.acquire(wait=False)
+    try:
+        asked = lease.renewals
+        assert lease.confirm(trust_renewal=True) and lease.renewals == asked  # no round trip
+        assert lease.confirm() and lease.renewals == asked + 1  # asked: renewed on the device
+    finally:
+        lease.release()
+
+
+def test_after_the_host_slept_a_run_is_confirmed_on_the_device(device, monkeypatch):
+    """A suspended host's monotonic clock stands still while the device's lease runs out; the wall
+    clock sees the sleep, so the lease is asked for again rather than trusted."""
+    from harness.farm import lease as lease_module
+
+    lease = DeviceLease(device.open(), ttl_s=30, holder="sleeper")
+    lease.acquire(wait=False)
+    try:
+        real = lease_module._now
+        monkeypatch.setattr(lease_module, "_now", lambda: (real()[0], real()[1] + 3600))  # an hour asleep
+        asked = lease.renewals
+        assert lease.confirm(trust_renewal=True) and lease.renewals == asked + 1
+    finally:
+        monkeypatch.undo()
+        lease.release()
+
+
+def test_a_controller_that_stalled_past_its_lease_never_confirms_the_run_in_flight(device):
+    holder = start_child(device.spec, "confirm-after-stall", "3", "stalled")
+    child_line(holder)
+    os.kill(holder.pid, signal.SIGSTOP)  # frozen mid-run, like a controller swapped out or stopped
+    try:
+        taker = DeviceLease(device.open(), ttl_s=30, poll_s=0.1, holder="taker")
+        taker.acquire(wait=True, timeout_s=15)
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+    assert child_line(holder, timeout_s=20) == {"confirmed": False}
+    holder.wait(10)
     assert read_lease(device.open()).holder == "taker"  # type: ignore[union-attr]
     taker.release()
 
