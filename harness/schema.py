@@ -262,14 +262,16 @@ def conform(table: str, data: Any) -> Any:
     return pa.Table.from_arrays(arrays, schema=target)
 
 
-def from_arrow(table: str, data: Any) -> Any:
-    """The typed frame of ``table`` (the dtypes of ``to_frame``) from an Arrow table."""
+def from_arrow(table: str, data: Any, *, consume: bool = False) -> Any:
+    """The typed frame of ``table`` (the dtypes of ``to_frame``) from an Arrow table. With
+    ``consume``, ``data``'s memory is released column by column as it is converted (``data``
+    cannot be used afterwards): a samples frame of millions of rows then needs no second copy."""
     import pandas as pd
     import pyarrow as pa
 
     mapper = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(), pa.int64(): pd.Int64Dtype(),
               pa.bool_(): pd.BooleanDtype()}
-    return conform(table, data).to_pandas(types_mapper=mapper.get)
+    return conform(table, data).to_pandas(types_mapper=mapper.get, self_destruct=consume, split_blocks=consume)
 
 
 def describe() -> str:

@@ -20,9 +20,9 @@ landed run's record: a part is a copy, and a run counts as compacted when a land
 key — landing a part is the only mark. Readers load the parts, then the runs no part holds yet; a
 key held twice (two controllers compacting at once, or a merge interrupted before it removed
 what it merged) is kept once, from the oldest part, and the copies dropped are listed in
-``Results.dropped``. Parts are compacted when a device's session ends, at the end of
-``harness.run``, by `harness results compact` and by `harness results migrate`; the last three
-also merge a campaign's parts into one (streaming, one source part in memory at a time).
+``Results.dropped``. Runs are compacted when a device's session ends (its own runs), at the end
+of ``harness.run``, by `harness results compact` and by `harness results migrate`; the last three
+also merge the campaign's parts into one (streaming, one source part in memory at a time).
 
 Stores of format 1 (``run.json`` with schema_version 1, ops and samples as lists of records) load
 as they are; ``migrate`` rewrites their records in format 2 and compacts them. Why this layout,
@@ -55,6 +55,7 @@ READS = (1, 2)  # the formats it reads
 # younger one may belong to a compaction still writing
 ORPHAN_AGE_S = 3600.0
 _RETRIES = 5  # times a reader starts over when a compaction removed a file it was about to read
+ROW_GROUP = 1 << 20  # rows per Parquet row group (pyarrow's default): few, large reads
 
 
 # --- what readers return --------------------------------------------------------------------------
@@ -584,10 +585,11 @@ def _concat(name: str, tables: list[Any]) -> Any:
 
 
 def _frame(name: str, data: Any, *, order: bool = True) -> Any:
-    """The typed frame; with ``order``, rows in run-id order (stable: a run's ops keep theirs)."""
+    """The typed frame; with ``order``, rows in run-id order (stable: a run's ops keep theirs).
+    Without, ``data`` is consumed (its memory released as it is converted)."""
     if order and data.num_rows > 1:
         data = data.sort_by([("run_id", "ascending")])
-    return schema.from_arrow(name, data)
+    return schema.from_arrow(name, data, consume=not order)
 
 
 def _only(data: Any, run_ids: Iterable[str]) -> Any:
@@ -661,6 +663,7 @@ def load_runs(path: str | os.PathLike[str] | None = None) -> Any:
 def _write_part(fs: StoreFS, folder: Any, tables: Callable[[str], Iterable[Any]]) -> str:
     """A new part from ``tables(name)`` (Arrow tables, streamed into each file): samples, then
     ops, then runs, whose file landing is the part landing. Each file lands whole."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     part = _new_part_id()
@@ -669,8 +672,14 @@ def _write_part(fs: StoreFS, folder: Any, tables: Callable[[str], Iterable[Any]]
     for name in ("samples", "ops", "runs"):
         with fs.open_write(_part_file(folder, name, part)) as f, \
                 pq.ParquetWriter(f, schema.arrow_schema(name)) as writer:
-            for data in tables(name):
-                writer.write_table(schema.conform(name, data))
+            pending: list[Any] = []  # sources gathered into row groups of ROW_GROUP rows: a merge of a
+            for data in tables(name):  # thousand small parts would otherwise be a thousand row groups
+                pending.append(schema.conform(name, data))
+                if sum(t.num_rows for t in pending) >= ROW_GROUP:
+                    writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP)
+                    pending = []
+            if pending:
+                writer.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP)
     return part
 
 
