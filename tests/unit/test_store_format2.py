@@ -401,6 +401,20 @@ def test_a_memory_store_lands_once_compacts_queries_and_migrates(tmp_path):
     assert_same(load_results(FORMAT1, samples=True), load_results("memory://harness-f1", samples=True))
 
 
+def test_a_landing_killed_before_its_record_on_an_object_store_is_not_a_run():
+    root = "memory://harness-half-landed"
+    fs = fsspec.filesystem("memory")
+    if fs.exists("/harness-half-landed"):
+        fs.rm("/harness-half-landed", recursive=True)
+    fs.pipe_file("/harness-half-landed/c1/runs/d1.a/raw/result.json", b"from the killed controller")
+    store = Store(root)
+    land(store, "c1", ["d1.b"])
+    assert not store.has_run("c1", "d1.a") and list(load_results(root).runs["run_id"]) == ["c1/d1.b"]
+    land(store, "c1", ["d1.a"])  # the next landing of the key replaces what was left
+    assert fs.cat_file("/harness-half-landed/c1/runs/d1.a/raw/result.json") == b"d1.a"
+    assert sorted(load_results(root).runs["run_id"]) == ["c1/d1.a", "c1/d1.b"]
+
+
 class NoExclusiveFS(MemoryFileSystem):
     """An object store without a conditional create (fsspec refuses mode "xb")."""
 
