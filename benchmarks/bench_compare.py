@@ -61,7 +61,7 @@ def _replicate(res: Results, rows: int, shape: str) -> Results:
             r["device"] = r["device"] + f"-{k}"
         runs.append(r)
         ops.append(res.ops.assign(run_id=rid(res.ops["run_id"])))
-        samples.append(res.samples.assign(run_id=rid(res.samples["run_id"])))
+        samples.append(res.samples.assign(run_id=rid(res.samples["run_id"].astype(str))))  # a Categorical: no +
     ops_f = pd.concat(ops, ignore_index=True).head(rows)
     return Results(pd.concat(runs, ignore_index=True), ops_f, pd.concat(samples, ignore_index=True))
 
