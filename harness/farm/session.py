@@ -452,7 +452,8 @@ def measure(item: PlanItem, run_id: str, campaign: str, device: Device, facts: M
         parsed = runner.parse(output)
         _keep_reported(run, parsed.run)
         ops, samples = parsed.ops, parsed.samples
-        run["notes"] = parsed.facts.get("runtime_note")
+        # the runner's own notes (the graph it ran, a test double's recording) and the runtime's note, both kept
+        run["notes"] = "; ".join(n for n in (run.get("notes"), parsed.facts.get("runtime_note")) if n) or None
         after = read_thermal(transport)
         run["temp_after_c"] = after["max_temp_c"]
         _judge_throttling(run, before, after, exclude_throttled)

@@ -270,7 +270,7 @@ def test_adaptive_repeats_until_precise_or_out_of_time(harness_cli, tmp_path):
     assert short.returncode == 0 and "not yet computable" not in short.stderr
     assert "going to 5 repeats" in short.stderr and "precision reached with 5 repeats" in short.stderr
     tight = harness_cli("run", "--example", "tiny_cnn", "--variants", "int8", "--no-profile", *FAST,
-                        "--repeats", "3", "--precision", "0.01%", "--max-time", "4", "--results", "r2")
+                        "--repeats", "3", "--precision", "0.01%", "--max-time", "20", "--results", "r2")
     assert tight.returncode == 0 and "not reached" in tight.stderr and "--max-time is up" in tight.stderr
     runs = load_results(tmp_path / "r2").runs
     assert len(runs) > 3 and runs["plan_key"].is_unique  # repeats were added, none twice
