@@ -17,7 +17,8 @@ from harness.errors import ParseError
 from harness.parsers.benchmark_model import detect_format, parse, parse_csv, parse_proto, parse_text
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "benchmark_model"
-GOLDEN = sorted(p.name for p in DATA.iterdir() if p.name != "SOURCES.md")
+# the golden outputs; folders beside them hold the test double's recordings
+GOLDEN = sorted(p.name for p in DATA.iterdir() if p.is_file() and p.name != "SOURCES.md")
 
 
 def load(name: str) -> bytes:
