@@ -3,7 +3,7 @@
 The orchestration (provision, push, ``--help`` detection, flags, run, pull the profile file,
 parse, store) is exercised everywhere with this stand-in; the real tool is exercised by the
 opt-in contract test (tests/integration/test_benchmark_model_real.py, ``HARNESS_BENCHMARK_MODEL``).
-``write_double(path)`` writes one self-contained POSIX sh script (no Python on the device, no
+``write_double(path)`` writes one self-contained POSIX sh script (sh, sha256sum and awk; no Python on the device, no
 other file) that replays recordings of ONE real build — the classic tool built from LiteRT v2.2.0
 for x86_64 Linux — made on harness's example models by ``record_benchmark_model.py``
 (tests/data/benchmark_model/litert-v2.2.0_x86_64_examples/, provenance in its README.md):
@@ -74,22 +74,38 @@ def _text(name: str) -> str:
     return (RECORDED / name).read_text()
 
 
-def _heredoc(text: str, subst: dict[str, str] | None = None) -> str:
-    """``text`` as the body of an unquoted here-document (``\\``, ``$`` and backquotes escaped),
-    with each literal of ``subst`` replaced by a shell expansion."""
-    body = text.replace("\\", "\\\\").replace("$", "\\$").replace("`", "\\`")
-    for literal, expansion in (subst or {}).items():
-        body = body.replace(literal, expansion)
-    if "HARNESS_EOF" in body:
-        raise ValueError("a recording contains the here-document delimiter")
-    return f"<<HARNESS_EOF\n{body.rstrip(chr(10))}\nHARNESS_EOF\n"
+SECTION = "@@HARNESS_RECORDING@@ "  # a section of the data after the script: name, then where it goes
+TOKENS = {GRAPH: "@@HARNESS_GRAPH@@", PROFILE: "@@HARNESS_PROFILE@@"}  # replaced by the paths given
 
 
-def _cat(text: str, subst: dict[str, str] | None = None, stderr: bool = False) -> str:
-    """A command that prints ``text`` (nothing when it is empty)."""
-    if not text:
-        return ""
-    return f"  cat {'>&2 ' if stderr else ''}{_heredoc(text, subst)}"
+def _section(name: str, dest: str, text: str, subst: dict[str, str] | None = None) -> str:
+    """One recording in the data section (``dest``: 1 stdout, 2 stderr, f the profile file), the
+    literals of ``subst`` replaced by tokens the replay fills in. Replayed line by line, each
+    line with its newline: as recorded, blank lines included, when the text ends with one."""
+    for token in (SECTION.strip(), "@@HARNESS_DATA@@", *TOKENS.values()):
+        if token in text:
+            raise ValueError(f"a recording ({name}) contains the double's marker {token}")
+    for literal, token in (subst or {}).items():
+        text = text.replace(literal, token)
+    return f"{SECTION}{name} {dest}\n" + (text if not text or text.endswith("\n") else f"{text}\n")
+
+
+# Prints the named sections of the data after the script ($0), each to where it goes, the tokens
+# replaced by the paths in HARNESS_G / HARNESS_O (read from the environment: no escape processing).
+_REPLAY_AWK = r"""
+BEGIN { n = split(ENVIRON["HARNESS_WANT"], w, " "); for (i = 1; i <= n; i++) want[w[i]] = 1
+        g = ENVIRON["HARNESS_G"]; o = ENVIRON["HARNESS_O"]; on = 0; data = 0 }
+function put(s, token, value,    i, r) {
+  r = ""
+  while ((i = index(s, token)) > 0) { r = r substr(s, 1, i - 1) value; s = substr(s, i + length(token)) }
+  return r s
+}
+$0 == "exit 0 # @@HARNESS_DATA@@" { data = 1; next }
+!data { next }
+index($0, "@@HARNESS_RECORDING@@ ") == 1 { on = ($2 in want); dest = $3; next }
+on { line = put(put($0, "@@HARNESS_GRAPH@@", g), "@@HARNESS_PROFILE@@", o)
+     if (dest == "1") print line; else if (dest == "2") print line > "/dev/stderr"; else print line > o }
+"""
 
 
 def _without_start(stdout: str) -> str:
@@ -117,6 +133,11 @@ def _flag_cases(help_text: str) -> tuple[str, str]:
 
 
 def script_text(argv_log: Path | None = None, fail: bool = False) -> str:
+    """The double's script: a short POSIX sh program (the flags, the model, which recording),
+    then, after its last command, the recordings as data it prints with one awk. The shell parses
+    a script command by command as it runs it, so it never parses the recordings: a run costs the
+    device a shell, sha256sum and awk, as few milliseconds of CPU as the farm benchmark can afford
+    on 64 emulated phones sharing one host (benchmarks/bench_farm.py)."""
     data = manifest()
     help_stderr = _text("help_stderr.txt")
     usage_first, _, usage_rest = help_stderr.partition("\n")
@@ -125,43 +146,39 @@ def script_text(argv_log: Path | None = None, fail: bool = False) -> str:
     types, repeats = _flag_cases(help_stderr)
     models = "".join(f"  {sha}) model={key};;\n" for sha, key in sorted(recorded_models().items()))
     runs = [r for r in data["recordings"] if "model_sha256" in r]
-    out_arms, err_arms, csv_arms = [], [], []
-    paths = {GRAPH: "${graph}", PROFILE: "${out_file}"}
+    sections = [_section("usage", "2", usage_rest)]
     for r in runs:
         key = r["key"]
         if r["exit_code"] != 0:
             raise ValueError(f"recording {key} failed (exit {r['exit_code']}); re-record")
-        out_arms.append(f"  {key}) cat {_heredoc(_without_start(_text(f'{key}_stdout.txt')), paths)}  ;;\n")
-        err_arms.append(f"  {key})\n{_cat(_text(f'{key}_stderr.txt'))}  ;;\n")
+        sections.append(_section(f"{key}.out", "1", _without_start(_text(f"{key}_stdout.txt")), TOKENS))
+        sections.append(_section(f"{key}.err", "2", _text(f"{key}_stderr.txt")))
         if r["mode"] == "csv":
-            csv_arms.append(f"  {key}) cat {_heredoc(_text(f'{key}_ops.csv'))}  ;;\n")
-    failure = _text("missing_model_stdout.txt")
-    missing = {"./nonexistent.tflite": "${graph}"}
+            sections.append(_section(f"{key}.csv", "f", _text(f"{key}_ops.csv")))
+    missing = {"./nonexistent.tflite": TOKENS[GRAPH]}
+    sections.append(_section("missing_model.out", "1", _without_start(_text("missing_model_stdout.txt")), missing))
+    sections.append(_section("missing_model.err", "2", _text("missing_model_stderr.txt"), missing))
+    sections.append(_section("no_graph.out", "1", _without_start(_text("no_graph_stdout.txt"))))
+    sections.append(_section("no_graph.err", "2", _text("no_graph_stderr.txt")))
     fail_03 = (DATA / "03_tf2.4_android-mi11_nnapi-qti-default_delegate-failure.txt").read_text()
-    fail_03 = fail_03.partition("\n")[2]  # its first line, STARTING!, is printed already
+    sections.append(_section("fail_03.out", "1", fail_03.partition("\n")[2]))  # its STARTING! is printed already
     log_line = f"printf '%s\\n' \"$*\" >> {shlex.quote(str(argv_log))}" if argv_log else ""
     names = ", ".join(sorted({f"{r['family']}/{r['variant']}" for r in runs}))
     return f"""#!/bin/sh
 # TEST DOUBLE of benchmark_model (written by harness tests/doubles/benchmark_model_double.py).
 # It replays recordings of a real build made on harness's example models: {BUILD}.
 # Its numbers are those recordings', never a measurement of this run.
+# The recordings are the data after the script's last command (exit 0), printed by replay.
 {log_line}
 BUILD='{BUILD}'
+MARK='{MARK}'
 
+replay() {{  # the named recordings: to stdout, stderr or the profile file, with the paths given
+  HARNESS_WANT="$*" HARNESS_G="$graph" HARNESS_O="$out_file" awk {shlex.quote(_REPLAY_AWK)} "$0"
+}}
 usage() {{  # the build's --help, as it prints it (stderr)
   printf 'ERROR: usage: %s <flags>\\n' "$0" >&2
-  cat >&2 {_heredoc(usage_rest)}}}
-out() {{  # recorded stdout (after its first line, INFO: STARTING!)
-  case "$1" in
-{"".join(out_arms)}  esac
-}}
-err() {{  # recorded stderr
-  case "$1" in
-{"".join(err_arms)}  esac
-}}
-csv() {{  # recorded CSV profile files
-  case "$1" in
-{"".join(csv_arms)}  esac
+  replay usage
 }}
 refuse() {{  # what the double cannot answer: said plainly, exit 1
   echo "${{MARK}}no recording for this command"
@@ -169,7 +186,6 @@ refuse() {{  # what the double cannot answer: said plainly, exit 1
   echo "ERROR: Benchmarking failed." >&2
   exit 1
 }}
-MARK='{MARK}'
 
 graph=""; threads=""; xnnpack=""; profiling=false; out_mode=stdout; out_file=""; csv_file=""
 min_secs=0; help=false; unconsumed=""; seen=" "; bad=""; badarg=""
@@ -223,15 +239,18 @@ fi
 [ -n "$unconsumed" ] && echo "WARN: Unconsumed cmdline flags:$unconsumed"
 if [ {"true" if fail else "false"} = true ]; then
   echo "${{MARK}}replaying a recorded failure of another build (NNAPI delegate, TF 2.4, reference sample 03)"
-{_cat(fail_03)}  exit 1
+  replay fail_03.out
+  exit 1
 fi
 if [ -z "$graph" ]; then
   echo "${{MARK}}replaying the recorded failure no_graph of $BUILD"
-{_cat(_without_start(_text("no_graph_stdout.txt")))}{_cat(_text("no_graph_stderr.txt"), stderr=True)}  exit 1
+  replay no_graph.out no_graph.err
+  exit 1
 fi
 if [ ! -f "$graph" ] || [ ! -r "$graph" ]; then
   echo "${{MARK}}replaying the recorded failure missing_model of $BUILD"
-{_cat(_without_start(failure), missing)}{_cat(_text("missing_model_stderr.txt"), missing, stderr=True)}  exit 1
+  replay missing_model.out missing_model.err
+  exit 1
 fi
 sha=$(sha256sum < "$graph") || refuse "(cannot hash $graph)"
 sha=${{sha%% *}}
@@ -259,13 +278,14 @@ case "$key" in
 esac
 echo "${{MARK}}replaying the recording $key of $BUILD; its numbers are not a measurement of this run"
 sleep "$min_secs" 2>/dev/null || true
-out "$key"
-err "$key" >&2
 if [ "$mode" = csv ]; then
-  csv "$key" > "$out_file" || exit 1
+  : > "$out_file" || exit 1
+  replay "$key.out" "$key.err" "$key.csv" || exit 1
+else
+  replay "$key.out" "$key.err" || exit 1
 fi
-exit 0
-"""
+exit 0 # @@HARNESS_DATA@@
+{"".join(sections)}"""
 
 
 def write_double(path: Path, *, argv_log: Path | None = None, fail: bool = False) -> Path:

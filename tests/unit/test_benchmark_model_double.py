@@ -3,10 +3,22 @@ it answers for, and they are what the recorded build prints."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 from harness.fileio import sha256_file
 from harness.models.examples import DATA_DIR as EXAMPLES_DIR
 from harness.runners.benchmark_model import parse_help
-from tests.doubles.benchmark_model_double import RECORDED, manifest, recorded_models, script_text
+from tests.doubles.benchmark_model_double import (
+    GRAPH,
+    MARK,
+    PROFILE,
+    RECORDED,
+    manifest,
+    recorded_models,
+    script_text,
+    write_double,
+)
 
 
 def test_every_example_model_has_its_recordings():
@@ -36,3 +48,38 @@ def test_recordings_are_of_one_real_build_and_the_script_carries_its_help():
     tool = parse_help(help_text)
     assert tool.family == "classic" and tool.has("op_profiling_output_mode") and not tool.has("use_nnapi")
     assert parse_help(script_text()).flags == tool.flags
+
+
+def test_the_double_replays_each_recording_as_recorded(tmp_path):
+    """Every recorded run, replayed: stdout (after the double's own line), stderr and the CSV file
+    byte for byte as the build printed them, with the graph and profile paths the command gave
+    (here with a space and a quote, which the replay takes literally)."""
+    double = write_double(tmp_path / "benchmark_model")
+    folder = tmp_path / "a 'b"
+    folder.mkdir()
+    profile = folder / "ops.csv"
+    replayed = 0
+    for r in manifest()["recordings"]:
+        if "model_sha256" not in r:
+            continue
+        graph = folder / f"{r['family']}_{r['variant']}.tflite"
+        if not graph.exists():
+            shutil.copy(EXAMPLES_DIR / r["family"] / f"{r['variant']}.tflite", graph)
+        argv = [a.replace(GRAPH, str(graph)).replace(PROFILE, str(profile)) for a in r["argv"][1:]]
+        argv = [a for a in argv if not a.startswith("--min_secs=")] + ["--min_secs=0"]
+        profile.unlink(missing_ok=True)
+        done = subprocess.run([str(double), *argv], capture_output=True, text=True, timeout=60)
+        recorded = (RECORDED / f"{r['key']}_stdout.txt").read_text()
+        first, _, rest = done.stdout.partition("\n")
+        mark, _, rest = rest.partition("\n")
+        assert (done.returncode, first) == (0, "INFO: STARTING!"), r["key"]
+        assert mark.startswith(MARK) and r["key"] in mark
+        expected = recorded.partition("\n")[2].replace(GRAPH, str(graph)).replace(PROFILE, str(profile))
+        assert rest.replace("--min_secs=0", "") == expected.replace("--min_secs=1", ""), r["key"]
+        assert done.stderr == (RECORDED / f"{r['key']}_stderr.txt").read_text(), r["key"]
+        if r["mode"] == "csv":
+            assert profile.read_text() == (RECORDED / f"{r['key']}_ops.csv").read_text(), r["key"]
+        else:
+            assert not profile.exists()
+        replayed += 1
+    assert replayed >= 64
