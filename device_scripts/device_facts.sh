@@ -5,18 +5,19 @@
 mode=${1:-all}
 
 rd() { [ -r "$1" ] && head -n 1 "$1" 2>/dev/null | tr -d '\000'; }
+# rl FILE: its first line into $v with the shell's own read (no process: a phone has dozens of
+# thermal zones, read twice per run); false when it is missing, unreadable or empty
+rl() { v=; IFS= read -r v 2>/dev/null < "$1"; [ -n "$v" ]; }
 
 thermal() {
-  for z in /sys/class/thermal/thermal_zone*; do
+  for z in "${HARNESS_SYSFS:-/sys}"/class/thermal/thermal_zone*; do
     [ -d "$z" ] || continue
-    t=$(rd "$z/temp") || continue
-    [ -n "$t" ] || continue
-    ty=$(rd "$z/type")
-    echo "thermal.${z##*/}=${ty:-unknown}:$t"
+    rl "$z/temp" || continue
+    t=$v
+    rl "$z/type" || v=unknown
+    echo "thermal.${z##*/}=$v:$t"
   done
-  if [ -r /sys/class/power_supply/battery/temp ]; then
-    echo "battery.temp=$(rd /sys/class/power_supply/battery/temp)"
-  fi
+  rl "${HARNESS_SYSFS:-/sys}"/class/power_supply/battery/temp && echo "battery.temp=$v"
   if command -v dumpsys >/dev/null 2>&1; then
     s=$(dumpsys thermalservice 2>/dev/null | grep -m 1 'Thermal Status:' | sed 's/.*Thermal Status: *//')
     [ -n "$s" ] && echo "thermal.status=$s"

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
+import shutil
+import subprocess
+
+import pytest
+
 from harness.facts import parse_facts, parse_thermal
+from harness.resources import device_script
 
 # The shape device_facts.sh prints on an Android phone (keys from the script; values typical
 # of a Pixel 7: Tensor G2, 2+2+4 cores). Hand-written for the parser, not captured.
@@ -78,3 +84,36 @@ def test_throttling_verdicts():
     assert "throttled" in throttling(parse_thermal("rpi.throttled=0x4\n"))
     assert throttling(parse_thermal("rpi.throttled=0x40000\n")) is None  # only in the past
     assert throttling(parse_thermal("")) is None
+
+
+@pytest.mark.parametrize("shell", ["sh", "busybox sh"])
+def test_thermal_script_reads_zones_and_battery_without_a_process_per_file(tmp_path, shell):
+    """device_facts.sh thermal over a sysfs tree (HARNESS_SYSFS): each zone's type and temperature,
+    a zone without a type, a zone whose temperature cannot be read (skipped), the battery; run by
+    dash and by busybox's sh (the boards without Python)."""
+    argv = shell.split()
+    found = shutil.which(argv[0])
+    if found is None:
+        pytest.skip(f"{argv[0]} is not installed")
+    argv[0] = found
+    thermal = tmp_path / "class" / "thermal"
+    for name, temp, kind in (("thermal_zone0", "41200\n", "BIG\n"), ("thermal_zone1", "38900", None),
+                             ("thermal_zone2", None, "skin\n"), ("thermal_zone10", "", "gpu\n")):
+        zone = thermal / name
+        zone.mkdir(parents=True)
+        if temp is not None:
+            (zone / "temp").write_text(temp)
+        if kind is not None:
+            (zone / "type").write_text(kind)
+    (tmp_path / "class" / "power_supply" / "battery").mkdir(parents=True)
+    (tmp_path / "class" / "power_supply" / "battery" / "temp").write_text("312\n")
+    no_tools = tmp_path / "bin"  # PATH without head, tr, cat: the shell's own read or nothing
+    no_tools.mkdir()
+    env = {"PATH": str(no_tools), "HARNESS_SYSFS": str(tmp_path)}
+    out = subprocess.run([*argv, str(device_script("device_facts.sh")), "thermal"], env=env,
+                         capture_output=True, text=True, check=True)
+    assert out.stderr == ""
+    assert sorted(out.stdout.splitlines()) == ["battery.temp=312", "thermal.thermal_zone0=BIG:41200",
+                                               "thermal.thermal_zone1=unknown:38900"]
+    t = parse_thermal(out.stdout)
+    assert t["max_temp_c"] == 41.2 and t["battery_temp_c"] == 31.2
