@@ -174,12 +174,15 @@ class BenchmarkModelRunner(RunnerBase):
         if self._remote is None or self.tool is None:
             self.prepare()
         assert self._remote is not None and self.tool is not None
+        if options.mode != "profile":  # the tool writes no file: one command, no scratch folder
+            argv = build_argv(self._remote, model_remote, options, self.flags, self.tool, None)
+            return RunnerOutput(command=self.transport.run(argv, timeout_s=options.timeout_s), files={})
         scratch = posixpath.join(self.transport.workdir(), "runs", uuid.uuid4().hex)
-        profile_file = posixpath.join(scratch, PROFILE_NAME) if options.mode == "profile" else None
+        profile_file = posixpath.join(scratch, PROFILE_NAME)
         try:
             argv = build_argv(self._remote, model_remote, options, self.flags, self.tool, profile_file)
             command = self.transport.run(in_fresh_folder(scratch, argv), timeout_s=options.timeout_s)
-            profile = pull_bytes(self.transport, profile_file) if profile_file else None
+            profile = pull_bytes(self.transport, profile_file)
             return RunnerOutput(command=command, files={PROFILE_NAME: profile} if profile is not None else {})
         finally:
             try:
