@@ -117,3 +117,20 @@ def test_thermal_script_reads_zones_and_battery_without_a_process_per_file(tmp_p
                                                "thermal.thermal_zone1=unknown:38900"]
     t = parse_thermal(out.stdout)
     assert t["max_temp_c"] == 41.2 and t["battery_temp_c"] == 31.2
+
+
+@pytest.mark.parametrize(("says", "expected"), [("Python 3.9.2", "3.9.2"), ("Python 2.7.18", "2.7.18"),
+                                                ("pyenv: python3: command not found", "")])
+def test_facts_script_asks_python_its_version_without_starting_it(tmp_path, says, expected):
+    """The python fact comes from ``python3 --version`` (what a phone's or board's python3 says,
+    stdout or stderr), never from starting the interpreter; anything else is no version."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3"
+    fake.write_text(f'#!/bin/sh\n[ "$1" = --version ] || exit 1\necho "{says}" >&2\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HARNESS_SYSFS": str(tmp_path / "sys")}
+    out = subprocess.run(["sh", str(device_script("device_facts.sh"))], env=env, capture_output=True,
+                         text=True, check=True, timeout=60)
+    assert [line for line in out.stdout.splitlines() if line.startswith("python=")] == [f"python={expected}"]
+    assert parse_facts(out.stdout)["python"] == (expected or None)
