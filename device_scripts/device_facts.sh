@@ -33,10 +33,13 @@ if [ "$mode" = thermal ]; then
   exit 0
 fi
 
-echo "uname.m=$(uname -m 2>/dev/null)"
-echo "uname.s=$(uname -s 2>/dev/null)"
-echo "uname.r=$(uname -r 2>/dev/null)"
-echo "hostname=$(uname -n 2>/dev/null)"
+# one uname: kernel name, node name, release and machine, in that order (none has a space)
+u=$(uname -s -n -r -m 2>/dev/null)
+set -- $u
+echo "uname.m=${4:-}"
+echo "uname.s=${1:-}"
+echo "uname.r=${3:-}"
+echo "hostname=${2:-}"
 m=$(rd /proc/device-tree/model)
 [ -n "$m" ] && echo "dt.model=$m"
 m=$(rd /sys/class/dmi/id/product_name)
@@ -58,12 +61,8 @@ for p in python3 python; do  # --version: no interpreter start-up (2-4 ms of CPU
   fi
 done
 if command -v getprop >/dev/null 2>&1; then
-  for k in ro.product.model ro.product.manufacturer ro.soc.model ro.board.platform \
-           ro.product.cpu.abilist ro.build.version.sdk ro.build.fingerprint ro.kernel.qemu \
-           ro.boot.qemu ro.hardware; do
-    v=$(getprop "$k" 2>/dev/null)
-    [ -n "$v" ] && echo "prop.$k=$v"
-  done
+  # one getprop listing ("[key]: [value]" lines), the keys harness reads picked by one sed
+  getprop 2>/dev/null | sed -n -E 's/^\[(ro\.product\.model|ro\.product\.manufacturer|ro\.soc\.model|ro\.board\.platform|ro\.product\.cpu\.abilist|ro\.build\.version\.sdk|ro\.build\.fingerprint|ro\.kernel\.qemu|ro\.boot\.qemu|ro\.hardware)\]: \[(.+)\]$/prop.\1=\2/p'
 fi
 if [ -r /proc/cpuinfo ]; then
   c=$(grep -m 1 -i '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')

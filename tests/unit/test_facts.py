@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 
@@ -134,3 +135,30 @@ def test_facts_script_asks_python_its_version_without_starting_it(tmp_path, says
                          text=True, check=True, timeout=60)
     assert [line for line in out.stdout.splitlines() if line.startswith("python=")] == [f"python={expected}"]
     assert parse_facts(out.stdout)["python"] == (expected or None)
+
+
+def test_facts_script_reads_android_props_from_one_getprop_listing(tmp_path):
+    """On Android: one ``getprop`` (no argument: every property as ``[key]: [value]``), the keys
+    harness reads kept, empty values and look-alike keys left out; uname's four facts from one call."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    listing = ("[ro.board.platform]: [gs201]\n"
+               "[ro.build.fingerprint]: [google/panther/panther:14/UQ1A:user/release-keys]\n"
+               "[ro.hardware]: []\n[ro.product.model]: [Pixel 7]\n[ro.product.model.x]: [no]\n"
+               "[vendor.ro.product.model]: [no]\n[ro.product.cpu.abilist]: [arm64-v8a,armeabi-v7a]\n")
+    getprop = bin_dir / "getprop"  # a key asked one by one gets nothing: the listing is the only answer
+    getprop.write_text(f"#!/bin/sh\n[ \"$#\" -eq 0 ] || exit 0\nprintf '%s' '{listing}'\n")
+    getprop.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HARNESS_SYSFS": str(tmp_path / "sys")}
+    out = subprocess.run(["sh", str(device_script("device_facts.sh"))], env=env, capture_output=True,
+                         text=True, check=True, timeout=60)
+    props = sorted(line for line in out.stdout.splitlines() if line.startswith("prop."))
+    assert props == ["prop.ro.board.platform=gs201",
+                     "prop.ro.build.fingerprint=google/panther/panther:14/UQ1A:user/release-keys",
+                     "prop.ro.product.cpu.abilist=arm64-v8a,armeabi-v7a", "prop.ro.product.model=Pixel 7"]
+    facts = parse_facts(out.stdout)
+    assert facts["device_model"] == "Pixel 7" and facts["abi"] == "arm64-v8a" and facts["soc"] == "gs201"
+    uname = dict(line.split("=", 1) for line in out.stdout.splitlines() if line.split("=")[0] in
+                 ("uname.m", "uname.s", "uname.r", "hostname"))
+    assert uname == {"uname.m": platform.machine(), "uname.s": platform.system(), "uname.r": platform.release(),
+                     "hostname": platform.node()}
