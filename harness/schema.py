@@ -74,8 +74,9 @@ RUNS: dict[str, str] = {
     "throttled": "bool",  # the device throttled before or after the run
     "cooldown_s": "float",  # time waited before the run for the device to cool down (--cooldown)
     "clocks_locked": "bool",  # CPU frequencies were locked (harness devices tune) during the run
-    "temp_before_c": "float",
-    "temp_after_c": "float",
+    "temp_before_c": "float",  # hottest zone before the run: the previous run's "after" reading when the run
+    # followed it at once (no cool-down, under 2 s: farm/session.py LastThermal), else read anew
+    "temp_after_c": "float",  # hottest zone right after the run
     "status": "str",  # ok | failed | inconclusive (measured, but e.g. throttled: not to be trusted)
     "error_class": "str",
     "error_message": "str",

@@ -125,6 +125,31 @@ def item_states(store: Store, campaign: str, plan: Sequence[PlanItem], max_attem
     return states
 
 
+THERMAL_REUSE_S = 2.0
+
+
+@dataclass
+class LastThermal:
+    """A device's last thermal reading, taken after a run, and when (monotonic). It is the next
+    run's "before" reading when that run follows at once: no cool-down between them, nothing run
+    on the device meanwhile and at most ``THERMAL_REUSE_S`` old (landing a run takes
+    milliseconds). One device command per run less; otherwise the device is read again."""
+
+    reading: Mapping[str, Any] | None = None
+    at: float = 0.0
+
+    def keep(self, reading: Mapping[str, Any]) -> None:
+        self.reading, self.at = reading, time.monotonic()
+
+    def take(self) -> Mapping[str, Any] | None:
+        """The reading if it is fresh enough; used once."""
+        reading, self.reading = self.reading, None
+        return reading if reading is not None and time.monotonic() - self.at <= THERMAL_REUSE_S else None
+
+    def clear(self) -> None:
+        self.reading = None
+
+
 class _DeviceTrouble(Exception):
     """The device or its link failed during a run: reconnect before going on."""
 
@@ -150,6 +175,7 @@ class DeviceSession:
         self.lease: Lease | None = None  # the device's lease, kept across reconnects
         self.host_runner: Runner | None = None  # accuracy runs of runners that cannot return outputs
         self._link: Transport | None = None  # the connection in use
+        self._thermal = LastThermal()  # the last run's "after" reading, for the next run's "before"
         self._trouble_since: float | None = None
         self._backoff = self.spec.retry.backoff_s
 
@@ -219,11 +245,14 @@ class DeviceSession:
         runner = self._make_runner(link, facts)
         self._trouble_since, self._backoff = None, self.spec.retry.backoff_s
         idle_c = read_thermal(link)["max_temp_c"] if self.spec.control.cooldown_auto else None
+        self._thermal.clear()
         first = True
         while self.todo:
             item = self.todo[0]
             waited = 0.0 if first else self._cool_down(link, idle_c, item)
             first = False
+            if waited > 0:  # the device has cooled since its last reading
+                self._thermal.clear()
             self._attempt(item, link, facts, runner, waited)
 
     # set-up steps ------------------------------------------------------------------------------
@@ -294,7 +323,7 @@ class DeviceSession:
             self.host_runner = host_litert_runner()
         record, raw = measure(item, run_id, self.job.campaign, self.device, facts, self.job.variants,
                               self.spec.options, self.host_runner if on_host else runner, link,
-                              self.spec.control.exclude_throttled, self.spec.flags)
+                              self.spec.control.exclude_throttled, self.spec.flags, self._thermal)
         if item.mode == "accuracy":
             record["run"]["accuracy_on"] = "host" if on_host else "device"
         return record, raw
@@ -334,6 +363,7 @@ class DeviceSession:
             if self.lease is not None and self.lease.lost and self._link is not None:
                 self.lease = None
                 self._hold_lease(self._link)  # take the device back before retrying
+            self._thermal.clear()  # cooled down: read the device again before the retry
             time.sleep(self.spec.retry.cooldown_s)
             return
         raise _DeviceTrouble(message)
@@ -418,9 +448,12 @@ def _item_fields(item: PlanItem, device: Device) -> dict[str, Any]:
 def measure(item: PlanItem, run_id: str, campaign: str, device: Device, facts: Mapping[str, Any],
             variants: Mapping[str, ModelVariant], base_options: RunOptions, runner: Any, transport: Transport,
             exclude_throttled: bool = True,
-            flags: BenchmarkFlags | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
+            flags: BenchmarkFlags | None = None,
+            thermal: LastThermal | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Push the model, run it, parse what came back, read the thermal state around it: one record
-    (run, ops, samples, command) and the raw files. A HarnessError becomes a failed run."""
+    (run, ops, samples, command) and the raw files. A HarnessError becomes a failed run.
+    ``thermal``: the previous run's "after" reading, taken as this run's "before" while fresh
+    (``LastThermal``); this run's "after" is kept in it for the next."""
     from harness.facts import read_thermal
 
     model = variants[item.variant]
@@ -441,7 +474,9 @@ def measure(item: PlanItem, run_id: str, campaign: str, device: Device, facts: M
     t0 = time.perf_counter()
     run["started_at"] = now_iso()
     try:
-        before = read_thermal(transport)
+        before = thermal.take() if thermal is not None else None
+        if before is None:
+            before = read_thermal(transport)
         run["temp_before_c"] = before["max_temp_c"]
         output = runner.run(runner.push_model(model.path, model.sha256), options)
         command = {"argv": list(output.command.argv), "exit_code": output.command.exit_code,
@@ -455,6 +490,8 @@ def measure(item: PlanItem, run_id: str, campaign: str, device: Device, facts: M
         # the runner's own notes (the graph it ran, a test double's recording) and the runtime's note, both kept
         run["notes"] = "; ".join(n for n in (run.get("notes"), parsed.facts.get("runtime_note")) if n) or None
         after = read_thermal(transport)
+        if thermal is not None:
+            thermal.keep(after)
         run["temp_after_c"] = after["max_temp_c"]
         _judge_throttling(run, before, after, exclude_throttled)
     except HarnessError as exc:
