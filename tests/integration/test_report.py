@@ -234,10 +234,10 @@ def _records(frame):
 def copy_to_farm(source: Path, dest: Path, devices: list[tuple[str, str, dict[str, float]]],
                  campaign: str = "farm") -> Store:
     """``source`` (a campaign folder) landed again on each (name, model, relative latency per
-    variant) device, through the store's own writer: latencies scaled so that the device's variant
-    medians are the given multiples of the source's fp32 median, each latency run landed COPIES
-    times (slightly jittered), its first INVOKES_KEPT invokes kept and its aggregates computed
-    from them as the parser does."""
+    variant) device, through the store's own writer: latencies scaled so that each latency run's
+    median is the given multiple of the source's fp32 median (the shape of its invokes kept), each
+    latency run landed COPIES times (slightly jittered), its first INVOKES_KEPT invokes kept and its
+    aggregates computed from them as the parser does."""
     from harness import load_results
     from harness.analysis import stats
     from harness.parsers.litert import latency_stats
@@ -253,12 +253,19 @@ def copy_to_farm(source: Path, dest: Path, devices: list[tuple[str, str, dict[st
     samples_of: dict[str, list] = {}
     for s in _records(res.samples):
         samples_of.setdefault(s["run_id"], []).append(s)
+    # each latency run scaled to its variant's median, so that a device's runs differ by the copies'
+    # jitter alone: the verdicts below are the targets', whatever preempted the real runs
+    own = {rid: latency_stats([x["latency_us"] for x in kept[:INVOKES_KEPT]])["p50_us"]
+           for rid, kept in samples_of.items() if kept}
     store = Store(dest)
     source_store = Store(source.parent)
     for d, (device, model, targets) in enumerate(devices):
         for run in _records(runs):
             key = run["run_id"].split("/", 1)[1]
-            factor = targets[run["variant"]] * medians["fp32"] / medians[run["variant"]] * (1 + 0.01 * d)
+            level = medians[run["variant"]]
+            if run["mode"] == "latency":
+                level = own.get(run["run_id"], level)
+            factor = targets[run["variant"]] * medians["fp32"] / level * (1 + 0.01 * d)
             raw = {}
             if run["mode"] == "accuracy":
                 raw["outputs.npz"] = source_store.raw_path(name, key, "outputs.npz").read_bytes()
