@@ -232,12 +232,6 @@ class Farm:
         return row
 
 
-def machine() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in subprocess.run(
-        ["lscpu"], capture_output=True, text=True).stdout.splitlines() if ln.startswith("Model name")), "?")
-    return f"{cpu}, {os.cpu_count()} cores"
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
@@ -290,6 +284,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                               f"{row['controller_cpu_s']:.1f} s, phones {row['phones_cpu_s']:.1f} s, host busy "
                               f"{row['host_busy_cores']:.2f} cores", flush=True)
             farm_info["after_runs"] = in_mib(farm_memory_kib(adb_farm))
+    from run_all import machine  # benchmarks/ is on sys.path when run as a script or by run_all
+
     report = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "load_before": load, "farm": farm_info, "trees": trees, "rounds": rows,
               "tables": {tree: summarise([r for r in rows if r["tree"] == tree], sizes) for tree in trees}}

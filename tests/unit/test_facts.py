@@ -87,6 +87,12 @@ def test_throttling_verdicts():
     assert throttling(parse_thermal("")) is None
 
 
+def _facts_script(env: dict[str, str], *args: str, shell: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """device_facts.sh run by ``shell`` (sh) with only ``env``, as a device would."""
+    return subprocess.run([*(shell or ["sh"]), str(device_script("device_facts.sh")), *args], env=env,
+                          capture_output=True, text=True, check=True, timeout=60)
+
+
 @pytest.mark.parametrize("shell", ["sh", "busybox sh"])
 def test_thermal_script_reads_zones_and_battery_without_a_process_per_file(tmp_path, shell):
     """device_facts.sh thermal over a sysfs tree (HARNESS_SYSFS): each zone's type and temperature,
@@ -111,8 +117,7 @@ def test_thermal_script_reads_zones_and_battery_without_a_process_per_file(tmp_p
     no_tools = tmp_path / "bin"  # PATH without head, tr, cat: the shell's own read or nothing
     no_tools.mkdir()
     env = {"PATH": str(no_tools), "HARNESS_SYSFS": str(tmp_path)}
-    out = subprocess.run([*argv, str(device_script("device_facts.sh")), "thermal"], env=env,
-                         capture_output=True, text=True, check=True)
+    out = _facts_script(env, "thermal", shell=argv)
     assert out.stderr == ""
     assert sorted(out.stdout.splitlines()) == ["battery.temp=312", "thermal.thermal_zone0=BIG:41200",
                                                "thermal.thermal_zone1=unknown:38900"]
@@ -131,8 +136,7 @@ def test_facts_script_asks_python_its_version_without_starting_it(tmp_path, says
     fake.write_text(f'#!/bin/sh\n[ "$1" = --version ] || exit 1\necho "{says}" >&2\n')
     fake.chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HARNESS_SYSFS": str(tmp_path / "sys")}
-    out = subprocess.run(["sh", str(device_script("device_facts.sh"))], env=env, capture_output=True,
-                         text=True, check=True, timeout=60)
+    out = _facts_script(env)
     assert [line for line in out.stdout.splitlines() if line.startswith("python=")] == [f"python={expected}"]
     assert parse_facts(out.stdout)["python"] == (expected or None)
 
@@ -150,8 +154,7 @@ def test_facts_script_reads_android_props_from_one_getprop_listing(tmp_path):
     getprop.write_text(f"#!/bin/sh\n[ \"$#\" -eq 0 ] || exit 0\nprintf '%s' '{listing}'\n")
     getprop.chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HARNESS_SYSFS": str(tmp_path / "sys")}
-    out = subprocess.run(["sh", str(device_script("device_facts.sh"))], env=env, capture_output=True,
-                         text=True, check=True, timeout=60)
+    out = _facts_script(env)
     props = sorted(line for line in out.stdout.splitlines() if line.startswith("prop."))
     assert props == ["prop.ro.board.platform=gs201",
                      "prop.ro.build.fingerprint=google/panther/panther:14/UQ1A:user/release-keys",
