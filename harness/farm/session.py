@@ -141,10 +141,16 @@ class LastThermal:
     def keep(self, reading: Mapping[str, Any]) -> None:
         self.reading, self.at = reading, time.monotonic()
 
+    def peek(self) -> Mapping[str, Any] | None:
+        """The reading if it is fresh enough, kept for ``take``."""
+        fresh = self.reading is not None and time.monotonic() - self.at <= THERMAL_REUSE_S
+        return self.reading if fresh else None
+
     def take(self) -> Mapping[str, Any] | None:
         """The reading if it is fresh enough; used once."""
-        reading, self.reading = self.reading, None
-        return reading if reading is not None and time.monotonic() - self.at <= THERMAL_REUSE_S else None
+        reading = self.peek()
+        self.reading = None
+        return reading
 
     def clear(self) -> None:
         self.reading = None
@@ -292,7 +298,7 @@ class DeviceSession:
     def _cool_down(self, link: Transport, idle_c: float | None, item: PlanItem) -> float:
         from harness.facts import read_thermal
 
-        return cool_down(link, self.spec.control, idle_c, item, self.emit, read_thermal)
+        return cool_down(link, self.spec.control, idle_c, item, self.emit, read_thermal, last=self._thermal.peek())
 
     # one attempt -------------------------------------------------------------------------------
     def _attempt(self, item: PlanItem, link: Transport, facts: Mapping[str, Any], runner: Runner,
@@ -414,22 +420,32 @@ class DeviceSession:
 
 
 def cool_down(link: Transport | None, control: Control, idle_c: float | None, item: PlanItem,
-              emit: Callable[[RunEvent], None], read_thermal: Callable[[Any], Mapping[str, Any]]) -> float:
+              emit: Callable[[RunEvent], None], read_thermal: Callable[[Any], Mapping[str, Any]],
+              last: Mapping[str, Any] | None = None) -> float:
     """Wait before a run: a fixed time, or (auto) until the device is within the tolerance of its
-    idle temperature, bounded. Returns the seconds waited."""
+    idle temperature, bounded. Returns the seconds waited: 0.0 when it did not wait (no cool-down
+    asked, or the device was cool at the first look), so that the last reading stays the next
+    run's "before". ``last``: a reading of the device taken just before (the previous run's
+    "after"), the first look of the auto cool-down without asking the device again."""
+    auto = control.cooldown_auto and idle_c is not None
+    if not control.cooldown_s and not auto:
+        return 0.0
     t0 = time.monotonic()
     if control.cooldown_s:
         time.sleep(control.cooldown_s)
-    if control.cooldown_auto and idle_c is not None:
-        while True:
-            now_c = read_thermal(link)["max_temp_c"]
-            waited = time.monotonic() - t0
-            if now_c is None or now_c <= idle_c + control.auto_tolerance_c or waited >= control.auto_max_s:
-                break
-            emit(RunEvent("waiting", item, "", f"cooling down: {now_c:.1f} °C, idle was {idle_c:.1f} °C "
-                          f"(+{control.auto_tolerance_c:g} allowed), waited {waited:.0f} s"))
-            time.sleep(control.auto_poll_s)
-    return time.monotonic() - t0
+        last = None  # taken before the sleep: look again
+    slept = bool(control.cooldown_s)
+    while auto and idle_c is not None:
+        reading, last = (last if last is not None else read_thermal(link)), None
+        now_c = reading["max_temp_c"]
+        waited = time.monotonic() - t0
+        if now_c is None or now_c <= idle_c + control.auto_tolerance_c or waited >= control.auto_max_s:
+            break
+        emit(RunEvent("waiting", item, "", f"cooling down: {now_c:.1f} °C, idle was {idle_c:.1f} °C "
+                      f"(+{control.auto_tolerance_c:g} allowed), waited {waited:.0f} s"))
+        time.sleep(control.auto_poll_s)
+        slept = True
+    return time.monotonic() - t0 if slept else 0.0
 
 
 def _open(device: Device) -> Transport:

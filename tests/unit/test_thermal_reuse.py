@@ -77,3 +77,51 @@ def test_a_stale_or_cleared_reading_is_read_again():
     assert len(readings) == 2 + 2 + 2 + 4
     assert (stale["temp_before_c"], cooled["temp_before_c"]) == (42.0, 44.0)
     assert [r["temp_before_c"] for r in alone] == [46.0, 48.0]
+
+
+class _Session:
+    """A DeviceSession on the FakeTransport with the runner above (no lease: the fake has no lease script)."""
+
+    @staticmethod
+    def run(t: FakeTransport, tmp_path: Path, control: Any = None) -> list[dict[str, Any]]:
+        from harness.farm.session import DeviceSession, Job
+        from harness.spec import Control, RunSpec
+        from harness.store import Store, read_run
+
+        class Session(DeviceSession):
+            def _make_runner(self, link: Any, facts: Any) -> Any:
+                return _Runner()
+
+        plan = tuple(PlanItem("phone", "m", "int8", 1, "latency", "xnnpack", n) for n in range(3))
+        variant = ModelVariant("int8", tmp_path / "int8.tflite", "ab" * 32, 10)
+        spec = RunSpec(lease=None, control=control or Control())
+        job = Job("c", str(tmp_path / "results"), {"int8": variant}, plan, spec)
+        done = Session(Device("phone"), job, transport=t).run()
+        assert len(done.landed) == 3, done
+        store = Store(tmp_path / "results")
+        return [read_run(store.run_file("c", item.key))["run"] for item in plan]
+
+
+def test_a_session_reads_the_device_once_per_run_when_runs_follow_at_once(tmp_path):
+    """Through DeviceSession, as harness.run drives it: with no cool-down asked, a run's "before"
+    is the previous run's "after" (a cool-down that did not wait must not discard it)."""
+    t, readings = _device()
+    with t:
+        runs = _Session.run(t, tmp_path)
+    assert len(readings) == 4, readings  # before the first, after each: not 6
+    assert [r["temp_before_c"] for r in runs] == [40.0, 41.0, 42.0]
+    assert all(r["cooldown_s"] == 0.0 for r in runs)
+
+
+def test_an_auto_cool_down_looks_at_the_last_reading_first(tmp_path):
+    """--cooldown auto on a device within its tolerance: the previous run's "after" is the first
+    look (no extra command), and the run starts at once."""
+    from harness.spec import Control
+
+    t, readings = _device()
+    with t:
+        # the idle reading (40) is taken at set-up; each reading is a degree warmer: within 10 °C
+        runs = _Session.run(t, tmp_path, Control(cooldown_auto=True, auto_tolerance_c=10.0))
+    assert len(readings) == 5, readings  # idle, before the first, after each
+    assert [r["temp_before_c"] for r in runs] == [41.0, 42.0, 43.0]
+    assert all(r["cooldown_s"] == 0.0 for r in runs)
