@@ -4,8 +4,9 @@ every run) on 1, 2, 4, 8, 16 and 64 emulated phones, against the single-phone ti
 
 Devices: the real adbd in network namespaces behind Debian's adb server (tests/emulated), each
 phone's inventory entry naming the TEST DOUBLE of benchmark_model (tests/doubles) as its tool. The
-double sleeps ``--min_secs`` (1 s) like the real tool's minimum benchmark time, without using the
-CPU, so the phones, not the host, set the pace. Each phone runs the same plan: tiny_cnn fp32 + int8,
+double sleeps ``--warmup_min_secs`` + ``--min_secs`` (harness's defaults, 0.5 + 1 s) as long as
+the real tool at least takes (1.5 s on tiny_cnn, measured), without using the CPU, so the phones,
+not the host, set the pace. Each phone runs the same plan: tiny_cnn fp32 + int8,
 4 repeats, and the default profile runs (xnnpack and builtin kernels): 12 runs.
 
 The controller is measured apart from the farm (pyperf's runner/worker split): the phones, their

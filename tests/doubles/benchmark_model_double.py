@@ -30,8 +30,11 @@ for x86_64 Linux — made on harness's example models by ``record_benchmark_mode
   the tool cache gave the binary: the numbers are the recording's, not a measurement;
 - the recorded lines are replayed as recorded (the parameters they echo, the timings), except
   the model and profile file paths, which are the ones given;
-- it takes as long as the real tool at least would: it sleeps ``--min_secs`` without using
-  the CPU, so many doubles can run side by side;
+- it takes as long as the real tool at least would: it sleeps ``--warmup_min_secs`` plus
+  ``--min_secs`` (the real tool warms up for the one, then measures for the other: 1.5 s on
+  tiny_cnn with harness's defaults, 0.5 + 1), without using the CPU, so many doubles can run side
+  by side. A flag not given counts as 0 (the real tool's defaults are 0.5 and 1), so that tests
+  calling the double by hand stay quick;
 - ``write_double(path, argv_log=FILE)``: appends its argv to FILE, so tests can check the flags;
 - ``write_double(path, fail=True)``: replays a real recorded failure of another build (an NNAPI
   delegate that failed to prepare, sample 03 of ../shared/reference) and exits 1.
@@ -188,7 +191,7 @@ refuse() {{  # what the double cannot answer: said plainly, exit 1
 }}
 
 graph=""; threads=""; xnnpack=""; profiling=false; out_mode=stdout; out_file=""; csv_file=""
-min_secs=0; help=false; unconsumed=""; seen=" "; bad=""; badarg=""
+min_secs=0; warmup_secs=0; help=false; unconsumed=""; seen=" "; bad=""; badarg=""
 for a in "$@"; do
   case "$a" in
     --help) help=true; continue;;
@@ -214,6 +217,7 @@ for a in "$@"; do
     op_profiling_output_file) out_file=$value;;
     profiling_output_csv_file) csv_file=$value;;
     min_secs) min_secs=$value;;
+    warmup_min_secs) warmup_secs=$value;;
     help) help=$value;;
   esac
 done
@@ -277,7 +281,7 @@ case "$key" in
   *) refuse "for $key (the profile on stdout is recorded for tiny_cnn only)";;
 esac
 echo "${{MARK}}replaying the recording $key of $BUILD; its numbers are not a measurement of this run"
-sleep "$min_secs" 2>/dev/null || true
+sleep "$warmup_secs" "$min_secs" 2>/dev/null || true  # warm-up, then the timed runs
 if [ "$mode" = csv ]; then
   : > "$out_file" || exit 1
   replay "$key.out" "$key.err" "$key.csv" || exit 1
