@@ -7,11 +7,10 @@ transport.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from harness.resources import device_script
-from harness.transport.base import Transport, push_cached
+from harness.transport.base import Transport, run_cached_script
 
 
 def parse_facts(text: str) -> dict[str, Any]:
@@ -163,20 +162,8 @@ def _int(v: str | None) -> int | None:
         return None
 
 
-_ON_DEVICE: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-
-
-def _script_on_device(transport: Transport) -> str:
-    """The facts script's path on the device, pushed (or found) once per transport."""
-    remote = _ON_DEVICE.get(transport)
-    if remote is None:
-        remote, _ = push_cached(transport, device_script("device_facts.sh"))
-        _ON_DEVICE[transport] = remote
-    return remote
-
-
 def collect_facts(transport: Transport, timeout_s: float = 30) -> dict[str, Any]:
-    result = transport.run(["sh", _script_on_device(transport), "all"], timeout_s=timeout_s)
+    result = run_cached_script(transport, device_script("device_facts.sh"), ["all"], timeout_s=timeout_s)
     facts = parse_facts(result.text())
     if not result.ok:
         facts["facts_error"] = result.text("stderr").strip()[:300] or f"exit code {result.exit_code}"
@@ -185,5 +172,5 @@ def collect_facts(transport: Transport, timeout_s: float = 30) -> dict[str, Any]
 
 def read_thermal(transport: Transport, timeout_s: float = 15) -> dict[str, Any]:
     """Temperatures, Android's thermal status and Pi throttling now (each None where unknown)."""
-    result = transport.run(["sh", _script_on_device(transport), "thermal"], timeout_s=timeout_s)
+    result = run_cached_script(transport, device_script("device_facts.sh"), ["thermal"], timeout_s=timeout_s)
     return parse_thermal(result.text() if result.ok else "")

@@ -58,6 +58,9 @@ def parse_help(text: str) -> ToolInfo:
     return ToolInfo(family=family, flags=flags)
 
 
+_CHMOD_FAILED = 99  # the exit code of the set-up command when chmod failed (the tool's --help exits 1)
+
+
 def big_core_mask(facts: dict[str, object]) -> str | None:
     """taskset mask of the fastest cluster (facts['clusters'] from harness.facts)."""
     clusters = facts.get("clusters")
@@ -159,11 +162,12 @@ class BenchmarkModelRunner(RunnerBase):
     def prepare(self) -> None:
         remote, sent = push_cached(self.transport, self.binary)
         self.bytes_pushed += sent
-        chmod = self.transport.run(["chmod", "755", remote], timeout_s=30)
-        if not chmod.ok:
+        # made executable and asked its flags in one round trip (a pushed file has no mode bits)
+        helped = self.transport.run(["sh", "-c", f'chmod 755 "$1" || exit {_CHMOD_FAILED}; exec "$1" --help', "sh",
+                                     remote], timeout_s=60)
+        if helped.exit_code == _CHMOD_FAILED and not helped.stdout:
             raise TransportError(f"{self.device.name}: cannot make {remote} executable: "
-                                 f"{chmod.text('stderr').strip()}")
-        helped = self.transport.run([remote, "--help"], timeout_s=60)
+                                 f"{helped.text('stderr').strip()}")
         # the tool prints its usage on stderr and exits 1; both streams together
         self.tool = parse_help(helped.text() + "\n" + helped.text("stderr"))
         self._remote = remote
@@ -182,13 +186,24 @@ class BenchmarkModelRunner(RunnerBase):
         try:
             argv = build_argv(self._remote, model_remote, options, self.flags, self.tool, profile_file)
             command = self.transport.run(in_fresh_folder(scratch, argv), timeout_s=options.timeout_s)
-            profile = pull_bytes(self.transport, profile_file)
+            profile = self._pull_profile(profile_file, written=command.ok)
             return RunnerOutput(command=command, files={PROFILE_NAME: profile} if profile is not None else {})
         finally:
             try:
                 self.transport.run(["rm", "-rf", scratch], timeout_s=30)
             except TransportError:
                 pass
+
+    def _pull_profile(self, remote: str, written: bool) -> bytes | None:
+        """The profile file the tool wrote, or None. After a run that succeeded it is pulled at once
+        (one round trip, no existence check first); if that fails, or the run failed, the device is
+        asked whether the file is there: a build that printed its profile elsewhere wrote none."""
+        if written:
+            try:
+                return pull_bytes(self.transport, remote, expected=True)
+            except TransportError:
+                pass  # not there (a build that ignored the flag), or the link: the probe tells which
+        return pull_bytes(self.transport, remote)
 
     def parse(self, output: RunnerOutput) -> ParsedRun:
         """One run from the tool's output: stdout + stderr (its ERROR lines go to stderr), with the

@@ -128,7 +128,7 @@ class AdbTransport(ContextMixin):
             raise TransportError(f"{self.name} ({self.serial}) is {state}: {advice}.")
         self._device = self._client.device(self.serial)
         try:
-            self.features = set(self._device.get_features().split(","))
+            self.features = set(self._host_query(f"host-serial:{self.serial}:features").split(","))
         except Exception as exc:  # adbutils raises AdbError, OSError, EOFError ...
             raise _mapped(exc, f"{self.name}: cannot read the device's features") from exc
         self.wait_for_boot()
@@ -147,9 +147,10 @@ class AdbTransport(ContextMixin):
     def state(self) -> str:
         """device / offline / unauthorized / ... as the adb server reports it, or missing."""
         try:
-            for info in self._client.list():
-                if info.serial == self.serial:
-                    return str(info.state)
+            for line in self._host_query("host:devices").splitlines():
+                serial, _, state = line.partition("\t")
+                if serial == self.serial:
+                    return state.strip()
         except Exception as exc:
             host, port = server_address(self.adb_server)
             raise TransportError(
@@ -157,6 +158,18 @@ class AdbTransport(ContextMixin):
                 "start it with `adb start-server` or fix adb_server in the inventory"
             ) from exc
         return "missing"
+
+    def _host_query(self, service: str) -> str:
+        """One reply of the adb server (``host:devices``, ``host-serial:S:features``) on a connection
+        of its own, closed at once (adbutils' close sleeps 10 ms, its device queries also ask the
+        server's version first)."""
+        conn = self._client.make_connection(timeout=30)
+        try:
+            conn.send_command(service)
+            conn.check_okay()
+            return str(conn.read_string_block())
+        finally:
+            _close(conn)
 
     def wait_for_boot(self) -> None:
         """Emulators and freshly rebooted phones: wait for sys.boot_completed=1 (bounded)."""

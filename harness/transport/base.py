@@ -85,6 +85,29 @@ class ContextMixin:
         self.close()  # type: ignore[attr-defined]
 
 
+def cached_path(transport: Transport, local: Path, *, sha256: str | None = None) -> str:
+    """Where ``push_cached`` puts ``local`` on the device: ``<workdir>/cache/<sha256>/<file name>``."""
+    return posixpath.join(transport.workdir(), "cache", sha256 or sha256_file(local), local.name)
+
+
+ABSENT = 98  # run_cached_script's exit code when the script is not on the device yet
+CACHED_SCRIPT = f'[ -f "$1" ] || exit {ABSENT}; exec sh "$@"'  # sh -c CACHED_SCRIPT sh REMOTE ARGS...
+
+
+def run_cached_script(transport: Transport, local: Path, args: Sequence[str], *, timeout_s: float) -> CommandResult:
+    """``sh SCRIPT ARGS`` with ``local`` from the device's content-addressed cache, in one round trip
+    when it is there already (no existence check first); pushed (``push_cached``) and run again
+    when it is not."""
+    digest = sha256_file(local)
+    remote = cached_path(transport, local, sha256=digest)
+    argv = ["sh", "-c", CACHED_SCRIPT, "sh", remote, *args]
+    result = transport.run(argv, timeout_s=timeout_s)
+    if result.exit_code == ABSENT and not result.stdout and not result.stderr:
+        push_cached(transport, local, sha256=digest)
+        result = transport.run(argv, timeout_s=timeout_s)
+    return result
+
+
 def push_cached(transport: Transport, local: Path, *, sha256: str | None = None) -> tuple[str, int]:
     """Push ``local`` into the device's content-addressed cache; return (remote path, bytes sent).
 
@@ -93,8 +116,8 @@ def push_cached(transport: Transport, local: Path, *, sha256: str | None = None)
     push never leaves a file that looks complete.
     """
     digest = sha256 or sha256_file(local)
-    folder = posixpath.join(transport.workdir(), "cache", digest)
-    remote = posixpath.join(folder, local.name)
+    remote = cached_path(transport, local, sha256=digest)
+    folder = posixpath.dirname(remote)
     probe = transport.run(["test", "-f", remote], timeout_s=30)
     if probe.ok:
         return remote, 0

@@ -13,7 +13,9 @@
 
 The fake itself answers the file commands harness issues around pushes and pulls (``test -f``,
 ``test -d``, ``mkdir -p``, ``mv -f``, ``rm -rf``, ``cat``, ``sha256sum``, ``true``, and the
-``sh -c 'mkdir -p "$1" && shift && exec "$@"'`` wrapper of ``in_fresh_folder``). It checks the
+``sh -c 'mkdir -p "$1" && shift && exec "$@"'`` wrapper of ``in_fresh_folder``, and that of
+``run_cached_script``, which runs ``["sh", SCRIPT, ARGS...]`` through the handler when SCRIPT is
+on the fake device). It checks the
 same contracts as the real transports: argv lists only, a positive deadline, open before use.
 """
 
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from harness.errors import DeadlineExceeded, TransportError
-from harness.transport.base import CommandResult, ContextMixin
+from harness.transport.base import ABSENT, CACHED_SCRIPT, CommandResult, ContextMixin
 
 Answer: TypeAlias = "CommandResult | tuple[int, bytes, bytes] | None"
 Handler: TypeAlias = "Callable[[list[str], FakeTransport], Answer]"
@@ -116,6 +118,11 @@ class FakeTransport(ContextMixin):
         if cmd == "sh" and args[:2] == ["-c", _FRESH_FOLDER] and len(args) >= 5:
             self._mkdir(args[3])
             return self.run(args[4:], timeout_s=1).exit_code, b"", b""
+        if cmd == "sh" and args[:2] == ["-c", CACHED_SCRIPT] and len(args) >= 4:
+            if posixpath.normpath(args[3]) not in self.files:
+                return ABSENT, b"", b""
+            done = self.run(["sh", *args[3:]], timeout_s=1)
+            return done.exit_code, done.stdout, done.stderr
         if cmd == "true":
             return 0, b"", b""
         if cmd == "test" and len(args) == 2 and args[0] in ("-f", "-d", "-e"):

@@ -71,3 +71,26 @@ def test_real_harness_code_runs_against_it():
         facts = collect_facts(fake)
     assert facts["device_model"] == "Pixel 7" and facts["abi"] == "arm64-v8a"
     assert Path(next(p for p in fake.files if p.endswith("device_facts.sh"))).name == "device_facts.sh"
+
+
+def test_a_cached_script_runs_in_one_round_trip_once_it_is_on_the_device(tmp_path):
+    """run_cached_script (facts and thermal reads): absent -> pushed and run; then one command."""
+    from harness.transport.base import run_cached_script
+
+    script = tmp_path / "probe.sh"
+    script.write_text("echo hi\n")
+
+    def device(argv: list[str], fake: FakeTransport):
+        if argv[:1] == ["sh"] and argv[1].endswith("/probe.sh"):
+            return 0, f"ran {' '.join(argv[2:])}\n".encode(), b""
+        return None
+
+    with FakeTransport(device) as fake:
+        first = run_cached_script(fake, script, ["thermal"], timeout_s=5)
+        assert first.ok and first.text() == "ran thermal\n"
+        assert any(c[:2] == ["mv", "-f"] for c in fake.calls)  # pushed into the cache
+        fake.calls.clear()
+        again = run_cached_script(fake, script, ["all"], timeout_s=5)
+        assert again.text() == "ran all\n"
+        wrapper, inner = fake.calls  # the one command sent, and the script run inside it
+        assert wrapper[:2] == ["sh", "-c"] and inner[0] == "sh" and inner[2:] == ["all"]
