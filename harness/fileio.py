@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 
@@ -42,6 +42,16 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
 
 def atomic_write_json(path: Path, obj: Any, indent: int = 1, mode: int = FILE_MODE) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=indent, default=str) + "\n").encode(), mode)
+
+
+def fresh_folder_path(folder: Path, name: str) -> Path:
+    """``folder / name`` in a folder this process has just made (so no link inside it can lead
+    out): refused, as ``safe_local_path`` refuses, when the name itself would land outside it or on
+    it. Checked on the name alone, without resolving paths on disk (a run lands several files)."""
+    parts = PurePosixPath(name).parts
+    if name.startswith(("/", "\\")) or not parts or ".." in parts:
+        raise ValueError(f"refusing to write {name!r}: it would land outside {folder}")
+    return folder / name
 
 
 def safe_local_path(dest_dir: Path, name: str) -> Path:

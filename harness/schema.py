@@ -245,6 +245,37 @@ def to_arrow(table: str, columns: Mapping[str, Any], rows: int) -> Any:
     return pa.Table.from_arrays(arrays, schema=target)
 
 
+_INT64 = 2**63
+
+
+def _plainly_fits(kind: str, values: Any) -> bool:
+    """True when every value is null or of the Python type Arrow takes for ``kind`` as it is (no
+    coercion, no parsing): what ``to_arrow`` would accept. False means: let Arrow decide."""
+    if kind in ("str", "key"):
+        return all(v is None or type(v) is str for v in values)
+    if kind == "float":
+        return all(v is None or type(v) is float or (type(v) is int and -_INT64 <= v < _INT64) for v in values)
+    if kind == "int":
+        return all(v is None or (type(v) is int and -_INT64 <= v < _INT64) for v in values)
+    if kind == "bool":
+        return all(v is None or type(v) is bool for v in values)
+    return False  # time: parsed, so checked by Arrow
+
+
+def check_arrow(table: str, columns: Mapping[str, Any], rows: int) -> None:
+    """Raise StoreError where ``to_arrow`` would: unknown columns, values that do not fit their kind.
+    Short columns of plain Python values are checked in Python (a run record's 80-odd one-value
+    columns cost Arrow more to build than to check); the others go through Arrow as ``to_arrow``."""
+    unknown = set(columns) - set(TABLES[table])
+    if unknown:
+        raise StoreError(f"{table} record has columns the schema does not know: {sorted(unknown)}")
+    kinds = TABLES[table]
+    left = {c: v for c, v in columns.items()
+            if v is not None and not (isinstance(v, list | tuple) and len(v) <= 256 and _plainly_fits(kinds[c], v))}
+    if left:
+        to_arrow(table, left, rows)
+
+
 def conform(table: str, data: Any) -> Any:
     """``data`` (an Arrow table) with exactly ``table``'s columns, in order and type: a column a
     store written by an older harness lacks becomes null; one this harness does not know is left out."""

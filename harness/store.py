@@ -324,7 +324,7 @@ def _encode(record: Mapping[str, Any], keep: Mapping[str, Any] | None = None) ->
     body = {k: v for k, v in (keep or record).items() if k not in ("run", "ops", "samples", "schema_version")}
     run = schema.check_record("runs", record["run"])
     run_id = run["run_id"]
-    schema.to_arrow("runs", {c: [v] for c, v in run.items()}, 1)
+    schema.check_arrow("runs", {c: [v] for c, v in run.items()}, 1)
     columns: dict[str, dict[str, list[Any]]] = {}
     for table in ("ops", "samples"):
         given = record.get(table) or ()
@@ -339,7 +339,7 @@ def _encode(record: Mapping[str, Any], keep: Mapping[str, Any] | None = None) ->
         others = set(cols.pop("run_id", ())) - {run_id, None}
         if others:
             raise StoreError(f"{table} records of run {run_id} name other runs: {sorted(others)}")
-        schema.to_arrow(table, cols, lengths.pop() if lengths else 0)
+        schema.check_arrow(table, cols, lengths.pop() if lengths else 0)
         columns[table] = {c: cols.get(c, [None] * len(next(iter(cols.values()), []))) for c in schema.TABLES[table]
                           if c != "run_id"}
     doc = {"schema_version": FORMAT, "run": run, "ops": columns["ops"], "samples": columns["samples"], **body}

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from harness.fileio import FILE_MODE, safe_local_path
+from harness.fileio import FILE_MODE, fresh_folder_path
 
 DIR_MODE = 0o755
 
@@ -134,7 +134,7 @@ class LocalFS:
         try:
             os.chmod(incoming, DIR_MODE)  # mkdtemp makes 0700
             for name, data in sorted(files.items(), key=lambda kv: kv[0] == mark):  # the mark last
-                target = safe_local_path(incoming, name)
+                target = fresh_folder_path(incoming, name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
                 with os.fdopen(fd, "wb") as f:

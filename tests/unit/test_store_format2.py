@@ -96,6 +96,36 @@ def test_a_record_whose_values_do_not_fit_the_schema_is_refused_before_it_lands(
     assert not (tmp_path / "c1/runs").exists() or not any((tmp_path / "c1/runs").iterdir())
 
 
+def test_the_quick_check_refuses_and_accepts_what_arrow_does():
+    """schema.check_arrow (used when a run lands) against schema.to_arrow (what compaction writes):
+    the same verdict on good values, on values Arrow coerces, and on values that do not fit."""
+    from harness import schema
+
+    cases = [
+        ("runs", {"threads": [2], "p50_us": [3], "status": ["ok"], "throttled": [True]}),   # an int in a float column
+        ("runs", {"p50_us": ["3.5"]}),                  # text Arrow coerces to a float
+        ("runs", {"threads": [2.0]}),                   # a whole float in an int column
+        ("runs", {"threads": [2.5]}),                   # not whole: refused
+        ("runs", {"threads": [2**63]}),                 # beyond int64: refused
+        ("runs", {"p50_us": ["fast"]}),
+        ("runs", {"throttled": ["maybe"]}),
+        ("runs", {"started_at": ["2026-11-28T04:00:00+00:00"]}),
+        ("runs", {"started_at": ["yesterday"]}),
+        ("runs", {"no_such_column": [1]}),
+        ("samples", {"iteration": list(range(300)), "latency_us": [1.0] * 299 + ["x"]}),
+    ]
+    for table, columns in cases:
+        rows = len(next(iter(columns.values())))
+        verdicts = []
+        for check in (schema.check_arrow, schema.to_arrow):
+            try:
+                check(table, columns, rows)
+                verdicts.append("ok")
+            except StoreError:
+                verdicts.append("refused")
+        assert verdicts[0] == verdicts[1], (columns, verdicts)
+
+
 def test_threads_racing_to_land_one_key_land_one_whole_copy(tmp_path):
     store = Store(tmp_path)
     barrier = threading.Barrier(8)

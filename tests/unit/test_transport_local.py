@@ -64,3 +64,12 @@ def test_safe_local_path_refuses_escapes(tmp_path):
     for bad in ("../x", "/etc/passwd", "raw/../../x", "."):
         with pytest.raises(ValueError, match="outside"):
             safe_local_path(tmp_path, bad)
+
+
+def test_fresh_folder_path_refuses_the_same_names_on_the_name_alone(tmp_path):
+    from harness.fileio import fresh_folder_path
+
+    assert fresh_folder_path(tmp_path, "raw/result.json") == tmp_path / "raw/result.json"
+    for bad in ("../x", "/etc/passwd", "raw/../../x", "raw/../x", ".", "", "\\x"):
+        with pytest.raises(ValueError, match="outside"):
+            fresh_folder_path(tmp_path, bad)
