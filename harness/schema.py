@@ -259,7 +259,19 @@ def _plainly_fits(kind: str, values: Any) -> bool:
         return all(v is None or (type(v) is int and -_INT64 <= v < _INT64) for v in values)
     if kind == "bool":
         return all(v is None or type(v) is bool for v in values)
-    return False  # time: parsed, so checked by Arrow
+    if kind == "time":
+        return all(v is None or (type(v) is str and _iso_time(v)) for v in values)
+    return False
+
+
+def _iso_time(text: str) -> bool:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_arrow(table: str, columns: Mapping[str, Any], rows: int) -> None:
