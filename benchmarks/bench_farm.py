@@ -240,7 +240,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--trees", default=f"this={REPO}", help="LABEL=DIR,...: harness source trees to compare")
     parser.add_argument("--out", default=str(HERE / "out" / "farm.json"))
     parser.add_argument("--py-spy", type=int, default=None, metavar="N",
-                        help="profile the controller of the N-phone campaigns with py-spy (out/farm-*.py-spy.txt)")
+                        help="profile the controller of the N-phone campaigns with py-spy (out/farm-*.py-spy.txt; "
+                             "py-spy is not installed by make setup: pip install py-spy)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

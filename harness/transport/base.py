@@ -7,6 +7,7 @@ Constructors store parameters; ``open()`` (or ``with``) connects.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -94,11 +95,18 @@ ABSENT = 98  # run_cached_script's exit code when the script is not on the devic
 CACHED_SCRIPT = f'[ -f "$1" ] || exit {ABSENT}; exec sh "$@"'  # sh -c CACHED_SCRIPT sh REMOTE ARGS...
 
 
+@functools.lru_cache(maxsize=32)
+def _digest(path: str, mtime_ns: int, size: int) -> str:
+    """A script's sha256, hashed once per version of the file (a thermal read runs every run)."""
+    return sha256_file(Path(path))
+
+
 def run_cached_script(transport: Transport, local: Path, args: Sequence[str], *, timeout_s: float) -> CommandResult:
     """``sh SCRIPT ARGS`` with ``local`` from the device's content-addressed cache, in one round trip
     when it is there already (no existence check first); pushed (``push_cached``) and run again
     when it is not."""
-    digest = sha256_file(local)
+    stat = local.stat()
+    digest = _digest(str(local), stat.st_mtime_ns, stat.st_size)
     remote = cached_path(transport, local, sha256=digest)
     argv = ["sh", "-c", CACHED_SCRIPT, "sh", remote, *args]
     result = transport.run(argv, timeout_s=timeout_s)
