@@ -127,10 +127,14 @@ _PANDAS_DTYPES = {
 def check_record(table: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """A record with every column of ``table`` (missing ones null); unknown keys are an error."""
     columns = TABLES[table]
-    unknown = set(record) - set(columns)
+    _refuse_unknown(table, record)
+    return {c: record.get(c) for c in columns}
+
+
+def _refuse_unknown(table: str, names: Iterable[str]) -> None:
+    unknown = set(names) - set(TABLES[table])
     if unknown:
         raise StoreError(f"{table} record has columns the schema does not know: {sorted(unknown)}")
-    return {c: record.get(c) for c in columns}
 
 
 def empty_frame(table: str) -> Any:
@@ -229,9 +233,7 @@ def to_arrow(table: str, columns: Mapping[str, Any], rows: int) -> Any:
     columns not given are null, unknown ones an error. Values are checked against the kinds."""
     import pyarrow as pa
 
-    unknown = set(columns) - set(TABLES[table])
-    if unknown:
-        raise StoreError(f"{table} record has columns the schema does not know: {sorted(unknown)}")
+    _refuse_unknown(table, columns)
     target = arrow_schema(table)
     arrays = []
     for field in target:
@@ -265,10 +267,8 @@ def _plainly_fits(kind: str, values: Any) -> bool:
 
 
 def _iso_time(text: str) -> bool:
-    from datetime import datetime
-
     try:
-        datetime.fromisoformat(text)
+        _timestamp(text)
     except ValueError:
         return False
     return True
@@ -278,9 +278,7 @@ def check_arrow(table: str, columns: Mapping[str, Any], rows: int) -> None:
     """Raise StoreError where ``to_arrow`` would: unknown columns, values that do not fit their kind.
     Short columns of plain Python values are checked in Python (a run record's 80-odd one-value
     columns cost Arrow more to build than to check); the others go through Arrow as ``to_arrow``."""
-    unknown = set(columns) - set(TABLES[table])
-    if unknown:
-        raise StoreError(f"{table} record has columns the schema does not know: {sorted(unknown)}")
+    _refuse_unknown(table, columns)
     kinds = TABLES[table]
     left = {c: v for c, v in columns.items()
             if v is not None and not (isinstance(v, list | tuple) and len(v) <= 256 and _plainly_fits(kinds[c], v))}
